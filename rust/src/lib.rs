@@ -1,0 +1,16 @@
+//! perago's Rust core, built as the extension module `perago._core`.
+//!
+//! Each submodule owns one concept and is plain Rust, tested with `cargo test`;
+//! `python` is the only place that knows about PyO3.
+
+pub mod backoff;
+pub mod lock;
+mod python;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+#[pyo3(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    python::register(m)
+}
