@@ -1,0 +1,259 @@
+"""One attempt of a task: Conductor task in, TaskResult out, every failure classified.
+
+The flow (runtime.md §4.4, with W29 fixed): snapshot the Conductor task (§4.1) → split
+the input envelope → validate `params` (and, for workspace tasks, the workspace
+reference) before anything expensive happens → run the body → validate the result →
+COMPLETED `{"result": ...}` (plus `workspace` for workspace tasks). Any `Exception`
+on the way becomes a FAILED or FAILED_WITH_TERMINAL_ERROR result (`result.py`); a bad
+input or a raising task fails that task only, never the worker.
+
+Every attempt writes a `task attempt started` and a `task attempt finished` record
+(status, duration, reason and sanitised traceback on failure) — ids and sizes only,
+never input values (runtime.md W14, W15).
+
+Workspace tasks need a `WorkspaceRuntime` (LakeFS download, guardrails, publication);
+this module only defines the seam. Without one, a workspace task fails with a reason
+that says so instead of pretending to run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from loguru import logger
+from pydantic import BaseModel
+
+from perago.errors import TaskInputError
+from perago.metrics import MetricRecorder, TaskAttemptMetricContext
+from perago.models import WorkspaceInput, WorkspaceOutput
+from perago.result import RuntimeTaskResult, completed, failed, result_for_exception, task_result_json
+from perago.task import TaskDefinition
+
+NO_WORKSPACE_RUNTIME = (
+    "workspace tasks need the LakeFS workspace runtime, and this worker was started without one"
+)
+NO_METRICS_RECORDER = "metrics-enabled tasks need a metrics recorder, and this worker was started without one"
+
+# (snapshot field, Conductor key, required, converter)
+_SNAPSHOT_FIELDS: tuple[tuple[str, str, bool, Callable[[Any], Any]], ...] = (
+    ("workflow_instance_id", "workflowInstanceId", True, str),
+    ("task_id", "taskId", True, str),
+    ("retry_count", "retryCount", True, int),
+    ("task_def_name", "taskDefName", True, str),
+    ("reference_task_name", "referenceTaskName", True, str),
+    ("seq", "seq", True, int),
+    ("status", "status", True, str),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptSnapshot:
+    """The fields of a Conductor task an attempt depends on (runtime.md §4.1)."""
+
+    workflow_instance_id: str
+    task_id: str
+    retry_count: int
+    task_def_name: str
+    reference_task_name: str
+    seq: int
+    status: str
+    input_data: Mapping[str, Any]
+    iteration: int = 0
+    retried_task_id: str | None = None
+    response_timeout_seconds: int | None = None
+
+    @classmethod
+    def from_task(cls, task: Mapping[str, Any]) -> AttemptSnapshot:
+        """Raise `TaskInputError` naming the first missing field (snake_case) or a non-mapping input."""
+        values: dict[str, Any] = {}
+        for name, key, _required, convert in _SNAPSHOT_FIELDS:
+            raw = task.get(key)
+            if raw is None:
+                raise TaskInputError(f"Conductor task is missing required field {name}")
+            values[name] = convert(raw)
+        input_data = task.get("inputData")
+        if input_data is None:
+            raise TaskInputError("Conductor task is missing required field input_data")
+        if not isinstance(input_data, Mapping):
+            raise TaskInputError("Conductor task field input_data must be a mapping")
+        retried = task.get("retriedTaskId")
+        timeout = task.get("responseTimeoutSeconds")
+        return cls(
+            input_data=input_data,
+            iteration=int(task.get("iteration") or 0),
+            retried_task_id=None if retried is None else str(retried),
+            response_timeout_seconds=None if timeout is None else int(timeout),
+            **values,
+        )
+
+
+def new_execution_id() -> str:
+    """A fresh execution id: UUID4 as 32 lowercase hex characters (runtime.md §4.2)."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One dispatch of a task: the snapshot, its execution id and the worker running it."""
+
+    snapshot: AttemptSnapshot
+    execution_id: str
+    worker_id: str
+
+
+WorkspaceBody = Callable[[Path], BaseModel]
+
+
+class WorkspaceRuntime(Protocol):
+    """What a workspace task needs beyond this module (LakeFS, attempt directories, fences).
+
+    `run_attempt` prepares the attempt directory for `workspace`, calls `body(directory)`
+    (which runs the task function and returns the validated result), runs the
+    guardrails, then completes or publishes, and returns the output workspace reference.
+    It raises to fail the attempt; the exception is classified like any other.
+    """
+
+    def run_attempt(self, attempt: Attempt, workspace: WorkspaceInput, body: WorkspaceBody) -> WorkspaceOutput: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedAttempt:
+    """The outcome of one attempt, ready to be reported."""
+
+    task_id: str
+    workflow_instance_id: str
+    execution_id: str
+    result: RuntimeTaskResult
+
+    def task_result_json(self, conductor_worker_id: str) -> bytes:
+        return task_result_json(
+            self.result,
+            task_id=self.task_id,
+            workflow_instance_id=self.workflow_instance_id,
+            worker_id=conductor_worker_id,
+        )
+
+
+class AttemptRunner:
+    """Runs attempts of one task definition; one instance serves every attempt of a worker."""
+
+    def __init__(
+        self,
+        definition: TaskDefinition,
+        *,
+        worker_id: str,
+        failure_reason_max_length: int,
+        workspace_runtime: WorkspaceRuntime | None = None,
+        metrics: MetricRecorder | None = None,
+    ) -> None:
+        if failure_reason_max_length < 1:
+            raise ValueError("failure_reason_max_length must be at least 1")
+        self.definition = definition
+        self.worker_id = worker_id
+        self.failure_reason_max_length = failure_reason_max_length
+        self._contract = definition.contract
+        self._workspace_runtime = workspace_runtime
+        self._metrics = metrics
+
+    def run_json(self, task_json: bytes, execution_id: str, conductor_worker_id: str) -> bytes:
+        """Bytes in, bytes out: Conductor task JSON → TaskResult JSON (the executor's hot path)."""
+        try:
+            task = json.loads(task_json)
+        except ValueError as exc:
+            raise TaskInputError("Conductor task is not valid JSON") from exc
+        if not isinstance(task, Mapping):
+            raise TaskInputError("Conductor task is not a JSON object")
+        return self.run(task, execution_id).task_result_json(conductor_worker_id)
+
+    def run(self, task: Mapping[str, Any], execution_id: str | None = None) -> FinishedAttempt:
+        """Run one attempt of `task` (a Conductor task as a dict); never raises for task problems."""
+        execution_id = execution_id or new_execution_id()
+        task_id = str(task.get("taskId") or "")
+        workflow_instance_id = str(task.get("workflowInstanceId") or "")
+        started = time.perf_counter()
+        log = logger.bind(
+            task_id=task_id,
+            workflow_instance_id=workflow_instance_id,
+            execution_id=execution_id,
+            worker_id=self.worker_id,
+            task_name=self.definition.name,
+        )
+        log.info("task attempt started", retry_count=task.get("retryCount"))
+        try:
+            snapshot = AttemptSnapshot.from_task(task)
+            result = self._run_phases(Attempt(snapshot, execution_id, self.worker_id))
+        except Exception as exc:
+            result = result_for_exception(exc, max_length=self.failure_reason_max_length, task_id=task_id)
+        duration = round(time.perf_counter() - started, 6)
+        if result.status == "COMPLETED":
+            log.info("task attempt finished", status=result.status, duration_seconds=duration)
+        else:
+            log.warning(
+                "task attempt finished",
+                status=result.status,
+                duration_seconds=duration,
+                reason=result.reason_for_incompletion,
+                traceback=result.failure_log,
+            )
+        return FinishedAttempt(task_id, workflow_instance_id, execution_id, result)
+
+    def _run_phases(self, attempt: Attempt) -> RuntimeTaskResult:
+        contract = self._contract
+        raw_workspace, raw_params = contract.split_input(attempt.snapshot.input_data)
+        workspace = contract.validate_workspace(raw_workspace) if self.definition.has_workspace else None
+        params = contract.validate_params(raw_params)
+        if self.definition.metrics is not None and self._metrics is None:
+            return failed(NO_METRICS_RECORDER, max_length=self.failure_reason_max_length)
+        metrics = self._bound_metrics(attempt)
+        fn = self.definition.fn
+        if workspace is None:
+            raw_result = fn(params) if metrics is None else fn(params, metrics)
+            return completed(contract.output(contract.validate_result(raw_result)))
+        runtime = self._workspace_runtime
+        if runtime is None:
+            return failed(NO_WORKSPACE_RUNTIME, max_length=self.failure_reason_max_length)
+        validated: list[BaseModel] = []
+
+        def body(directory: Path) -> BaseModel:
+            raw = fn(directory, params) if metrics is None else fn(directory, params, metrics)
+            validated.append(contract.validate_result(raw))
+            return validated[-1]
+
+        output_workspace = runtime.run_attempt(attempt, workspace, body)
+        if not validated:
+            raise RuntimeError("the workspace runtime completed without running the task body")
+        return completed(contract.output(validated[-1], output_workspace))
+
+    def _bound_metrics(self, attempt: Attempt) -> MetricRecorder | None:
+        if self.definition.metrics is None or self._metrics is None:
+            return None
+        snapshot = attempt.snapshot
+        return self._metrics.with_context(
+            TaskAttemptMetricContext(
+                task_name=self.definition.name,
+                task_id=snapshot.task_id,
+                workflow_instance_id=snapshot.workflow_instance_id,
+                execution_id=attempt.execution_id,
+                worker_id=attempt.worker_id,
+                retry_count=snapshot.retry_count,
+            )
+        )
+
+
+__all__ = [
+    "NO_METRICS_RECORDER",
+    "NO_WORKSPACE_RUNTIME",
+    "Attempt",
+    "AttemptRunner",
+    "AttemptSnapshot",
+    "FinishedAttempt",
+    "WorkspaceBody",
+    "WorkspaceRuntime",
+    "new_execution_id",
+]
