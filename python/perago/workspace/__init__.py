@@ -1,0 +1,28 @@
+"""The lakeFS workspace runtime: download, change detection, staging and fenced publication.
+
+The attempt runner calls `run_workspace_attempt` with one shared `LakeFSWorkspaceRuntime`;
+`publish` documents the publication protocol.
+"""
+
+from perago.workspace.attempt import run_workspace_attempt
+from perago.workspace.errors import (
+    ForeignCommitError,
+    LakeFSError,
+    PublishDeadlineExceeded,
+    WorkspaceContractError,
+)
+from perago.workspace.lakefs_client import LakeFSClient
+from perago.workspace.runtime import LakeFSWorkspaceRuntime
+from perago.workspace.staging import StagedWorkspace, sweep_stale_staging_branches
+
+__all__ = [
+    "ForeignCommitError",
+    "LakeFSClient",
+    "LakeFSError",
+    "LakeFSWorkspaceRuntime",
+    "PublishDeadlineExceeded",
+    "StagedWorkspace",
+    "WorkspaceContractError",
+    "run_workspace_attempt",
+    "sweep_stale_staging_branches",
+]

@@ -1,0 +1,123 @@
+"""The seam between the attempt runner and the workspace runtime: one workspace attempt.
+
+The attempt runner (process or thread mode) owns the attempt directory (`<attempt>/meta.json`
+written by the Rust core, so no runtime state is visible to the task, W-13), validates
+`params` before calling here (so bad params fail before a large download, runtime W-29),
+and maps whatever this raises to a Conductor status: `WorkspaceContractError` and
+`PreGuardrailViolation` are terminal, the rest (`PostGuardrailViolation`,
+`StaleAttemptError`, `PublishFenceError`, `LakeFSError`, ...) retryable. This function
+only ever writes under `<attempt_dir>/ws`, which it creates and always removes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from perago.guards import check_guardrails
+from perago.models import WorkspaceInput
+from perago.workspace.identity import PublicationIdentity
+from perago.workspace.keys import WorkspaceProjection
+from perago.workspace.runtime import LakeFSWorkspaceRuntime
+from perago.workspace.staging import StagedWorkspace
+
+WORKSPACE_DIR_NAME = "ws"
+
+TaskBody = Callable[[Path], Any]
+"""Runs the task function on the attempt workspace and returns its validated JSON result."""
+
+AttemptFence = Callable[[], None]
+"""Reloads the attempt from Conductor and raises `StaleAttemptError` when it is no longer current."""
+
+
+def run_workspace_attempt(
+    *,
+    workspace: WorkspaceInput | Mapping[str, Any],
+    spec: Any,
+    attempt: Any,
+    execution_id: str,
+    attempt_dir: Path,
+    runtime: LakeFSWorkspaceRuntime,
+    fence: AttemptFence,
+    run_body: TaskBody,
+) -> dict[str, Any]:
+    """Download, guard, run, and complete one workspace attempt; returns the Conductor `output`.
+
+    `spec` is the task's `WorkspaceSpec` (prefix, pre, post, read_only); `attempt` the
+    attempt snapshot (workflow_instance_id, task_id, retry_count, reference_task_name,
+    seq, iteration, task_def_name). The output is `{"workspace": {...}, "result": ...}`
+    with `workspace.ref` the input commit (read-only, unchanged) or the published commit.
+    """
+    workspace_input = (
+        workspace if isinstance(workspace, WorkspaceInput) else WorkspaceInput.model_validate(workspace)
+    )
+    identity = PublicationIdentity.of(attempt, execution_id)
+    projection = WorkspaceProjection.for_spec_prefix(spec.prefix)
+    repository, branch = workspace_input.repository, workspace_input.branch
+    root = Path(attempt_dir) / WORKSPACE_DIR_NAME
+
+    runtime.check_server()
+    input_ref = runtime.resolve_input_ref(repository, workspace_input.ref)
+    root.mkdir()
+    try:
+        manifest = runtime.download(repository, input_ref, projection, root)
+        check_guardrails(root, spec.pre, "pre")
+        result = run_body(root)
+        check_guardrails(root, spec.post, "post")
+        if spec.read_only:
+            return _output(workspace_input, input_ref, result)
+
+        changes = runtime.detect_changes(root, manifest, projection)
+        fence()
+        if not changes.changed:
+            ref = runtime.complete_noop(identity, repository, branch, input_ref)
+        else:
+            ref = _stage_and_publish(runtime, identity, repository, branch, input_ref, changes, fence)
+        runtime.sweep_if_due(repository)
+        return _output(workspace_input, ref, result)
+    finally:
+        _remove_workspace(root, identity)
+
+
+def _stage_and_publish(
+    runtime: LakeFSWorkspaceRuntime,
+    identity: PublicationIdentity,
+    repository: str,
+    branch: str,
+    input_ref: str,
+    changes: Any,
+    fence: AttemptFence,
+) -> str:
+    staged: StagedWorkspace = runtime.stage(identity, repository, input_ref, changes)
+    try:
+        fence()
+        return runtime.publish(identity, repository, branch, input_ref, staged)
+    finally:
+        runtime.discard(staged)
+
+
+def _output(workspace_input: WorkspaceInput, ref: str, result: Any) -> dict[str, Any]:
+    return {
+        "workspace": workspace_input.published_output(ref).model_dump(mode="json"),
+        "result": result,
+    }
+
+
+def _remove_workspace(root: Path, identity: PublicationIdentity) -> None:
+    try:
+        shutil.rmtree(root)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        logger.error(
+            "failed to clean attempt-local workspace",
+            workspace_dir=str(root),
+            workflow_instance_id=identity.workflow_instance_id,
+            task_id=identity.task_id,
+            retry_count=identity.retry_count,
+            error=str(error),
+        )

@@ -1,0 +1,408 @@
+"""A thin, thread-safe wrapper over the official `lakefs-sdk` for the calls perago makes.
+
+Why a wrapper: every call gets an explicit timeout (W-15) and retries are configured
+explicitly instead of urllib3's defaults (W-16): connection failures are retried for any
+method (nothing reached the server), read failures only for GET/HEAD, and never for a
+merge or a revert, whose outcome the publisher resolves itself by re-reading the branch
+(W-17). Object bodies stream through the SDK's own connection pool in one request per
+object, never in 64 KiB ranged requests (W-19, W-22). Failures become `LakeFSError`s whose
+text carries the operation, status and server message, never request headers: the
+secret cannot reach a log line or a failure reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import quote, urlsplit
+
+import lakefs_sdk
+import urllib3
+from lakefs_sdk.exceptions import ApiException
+
+from perago.workspace.errors import LakeFSError
+from perago.workspace.manifest import RemoteObject
+
+DEFAULT_CALL_TIMEOUT_SECONDS = 60.0
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
+LIST_PAGE_SIZE = 1000
+BULK_DELETE_BATCH = 1000
+_STREAM_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """The fields of a lakeFS commit that publication decisions read."""
+
+    id: str
+    parents: tuple[str, ...]
+    message: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def first_parent(self) -> str | None:
+        return self.parents[0] if self.parents else None
+
+
+def normalize_endpoint(endpoint: str) -> str:
+    """Apply the SDK's endpoint rule: default scheme http, `/api/v1` when the URL has no path."""
+    url = endpoint.strip()
+    if "://" not in url:
+        url = f"http://{url}"
+    parts = urlsplit(url)
+    if parts.path in ("", "/"):
+        url = url.rstrip("/") + "/api/v1"
+    return url.rstrip("/")
+
+
+def _retry_policy() -> urllib3.Retry:
+    return urllib3.Retry(
+        total=3,
+        connect=3,
+        read=2,
+        status=0,
+        other=0,
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        backoff_factor=0.2,
+        raise_on_redirect=True,
+        raise_on_status=False,
+    )
+
+
+class LakeFSClient:
+    """One per executor process, or shared by every thread in thread mode."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        access_key_id: str,
+        secret_access_key: str,
+        *,
+        call_timeout_seconds: float = DEFAULT_CALL_TIMEOUT_SECONDS,
+        pool_size: int = 32,
+    ) -> None:
+        configuration = lakefs_sdk.Configuration(
+            host=normalize_endpoint(endpoint),
+            username=access_key_id,
+            password=secret_access_key,
+        )
+        configuration.retries = _retry_policy()
+        configuration.connection_pool_maxsize = pool_size
+        self._secret = secret_access_key
+        self._api = lakefs_sdk.ApiClient(configuration)
+        self._host = configuration.host
+        self._auth_header = configuration.get_basic_auth_token()
+        self.call_timeout_seconds = call_timeout_seconds
+        self.endpoint = configuration.host
+        self.config = lakefs_sdk.ConfigApi(self._api)
+        self.branches = lakefs_sdk.BranchesApi(self._api)
+        self.commits = lakefs_sdk.CommitsApi(self._api)
+        self.objects = lakefs_sdk.ObjectsApi(self._api)
+        self.refs = lakefs_sdk.RefsApi(self._api)
+
+    def __repr__(self) -> str:
+        return f"LakeFSClient(endpoint={self.endpoint!r})"
+
+    # -- error handling -------------------------------------------------------------
+
+    def _timeout(self, timeout: float | None) -> float:
+        return self.call_timeout_seconds if timeout is None else max(0.001, timeout)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+    def _failure(self, operation: str, error: BaseException) -> LakeFSError:
+        if isinstance(error, ApiException):
+            status = error.status or None
+            detail = _server_message(error.body) or str(error.reason or "")
+            return LakeFSError(operation, status, self._redact(detail))
+        detail = f"{type(error).__name__}: {error}"
+        return LakeFSError(operation, None, self._redact(detail))
+
+    def _call(self, operation: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
+            raise self._failure(operation, error) from None
+
+    # -- server ---------------------------------------------------------------------
+
+    def server_version(self, *, timeout: float | None = None) -> str:
+        config = self._call(
+            "get config", self.config.get_config, _request_timeout=self._timeout(timeout)
+        )
+        version = config.version_config.version if config.version_config else None
+        return version or ""
+
+    # -- commits and branches -------------------------------------------------------
+
+    def get_commit(self, repository: str, ref: str, *, timeout: float | None = None) -> CommitInfo:
+        commit = self._call(
+            f"get commit {ref!r} of repository {repository!r}",
+            self.commits.get_commit,
+            repository,
+            ref,
+            _request_timeout=self._timeout(timeout),
+        )
+        return CommitInfo(
+            id=commit.id,
+            parents=tuple(commit.parents or ()),
+            message=commit.message or "",
+            metadata=dict(commit.metadata or {}),
+        )
+
+    def create_branch(
+        self, repository: str, name: str, source: str, *, hidden: bool = True,
+        timeout: float | None = None,
+    ) -> str:
+        return self._call(
+            f"create branch {name!r} in repository {repository!r}",
+            self.branches.create_branch,
+            repository,
+            lakefs_sdk.BranchCreation(name=name, source=source, hidden=hidden),
+            _request_timeout=self._timeout(timeout),
+        )
+
+    def delete_branch(self, repository: str, name: str, *, timeout: float | None = None) -> bool:
+        """Delete a branch; False when it did not exist (an earlier try may have deleted it)."""
+        try:
+            self._call(
+                f"delete branch {name!r} in repository {repository!r}",
+                self.branches.delete_branch,
+                repository,
+                name,
+                _request_timeout=self._timeout(timeout),
+            )
+        except LakeFSError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def list_branches(
+        self, repository: str, prefix: str, *, timeout: float | None = None
+    ) -> Iterator[tuple[str, str]]:
+        """Yield (branch, head commit id) for branches starting with `prefix`, hidden ones included."""
+        after = ""
+        while True:
+            page = self._call(
+                f"list branches of repository {repository!r}",
+                self.branches.list_branches,
+                repository,
+                prefix=prefix,
+                after=after or None,
+                amount=LIST_PAGE_SIZE,
+                show_hidden=True,
+                _request_timeout=self._timeout(timeout),
+            )
+            for ref in page.results:
+                yield ref.id, ref.commit_id
+            if not page.pagination.has_more:
+                return
+            after = page.pagination.next_offset
+
+    def commit(
+        self, repository: str, branch: str, message: str, metadata: Mapping[str, str], *,
+        timeout: float | None = None,
+    ) -> CommitInfo:
+        commit = self._call(
+            f"commit branch {branch!r} of repository {repository!r}",
+            self.commits.commit,
+            repository,
+            branch,
+            lakefs_sdk.CommitCreation(message=message, metadata=dict(metadata)),
+            _request_timeout=self._timeout(timeout),
+        )
+        return CommitInfo(commit.id, tuple(commit.parents or ()), commit.message,
+                          dict(commit.metadata or {}))
+
+    def merge(
+        self, repository: str, source_ref: str, destination: str, *, message: str,
+        metadata: Mapping[str, str], timeout: float | None = None,
+    ) -> str:
+        """Squash-merge `source_ref` into `destination`; returns the new commit id."""
+        result = self._call(
+            f"merge {source_ref!r} into branch {destination!r} of repository {repository!r}",
+            self.refs.merge_into_branch,
+            repository,
+            source_ref,
+            destination,
+            merge=lakefs_sdk.Merge(message=message, metadata=dict(metadata), squash_merge=True),
+            _request_timeout=self._timeout(timeout),
+        )
+        return result.reference
+
+    def revert(
+        self, repository: str, branch: str, commit_id: str, *, message: str,
+        metadata: Mapping[str, str], timeout: float | None = None,
+    ) -> None:
+        """Add a commit on `branch` undoing single-parent `commit_id` (allowed under protection)."""
+        self._call(
+            f"revert commit {commit_id!r} on branch {branch!r} of repository {repository!r}",
+            self.branches.revert_branch,
+            repository,
+            branch,
+            lakefs_sdk.RevertCreation(
+                ref=commit_id,
+                parent_number=0,
+                commit_overrides=lakefs_sdk.CommitOverrides(message=message, metadata=dict(metadata)),
+            ),
+            _request_timeout=self._timeout(timeout),
+        )
+
+    # -- objects --------------------------------------------------------------------
+
+    def list_objects(
+        self, repository: str, ref: str, prefix: str, *, timeout: float | None = None
+    ) -> Iterator[RemoteObject]:
+        """Every object under `prefix` at `ref`, 1000 per page, with content type and metadata."""
+        after = ""
+        while True:
+            page = self._call(
+                f"list objects of {ref!r} in repository {repository!r}",
+                self.objects.list_objects,
+                repository,
+                ref,
+                user_metadata=True,
+                after=after or None,
+                amount=LIST_PAGE_SIZE,
+                prefix=prefix or None,
+                _request_timeout=self._timeout(timeout),
+            )
+            for item in page.results:
+                if item.path_type != "object":
+                    continue
+                yield RemoteObject(
+                    key=item.path,
+                    size_bytes=item.size_bytes or 0,
+                    checksum=item.checksum,
+                    content_type=item.content_type,
+                    metadata=dict(item.metadata or {}),
+                )
+            if not page.pagination.has_more:
+                return
+            after = page.pagination.next_offset
+
+    def _url(self, path: str, **query: str) -> str:
+        encoded = "&".join(f"{name}={quote(value, safe='')}" for name, value in query.items())
+        return f"{self._host}{path}?{encoded}" if encoded else f"{self._host}{path}"
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = dict(self._api.default_headers)
+        headers["Authorization"] = self._auth_header
+        if extra:
+            headers.update(extra)
+        return headers
+
+    def _raw(
+        self, operation: str, method: str, url: str, *, headers: dict[str, str],
+        body: Any = None, timeout: float | None, stream: bool = False,
+    ) -> urllib3.BaseHTTPResponse:
+        limit = self._timeout(timeout)
+        try:
+            response = self._api.rest_client.pool_manager.request(
+                method,
+                url,
+                body=body,
+                headers=headers,
+                preload_content=not stream,
+                timeout=urllib3.Timeout(connect=min(DEFAULT_CONNECT_TIMEOUT_SECONDS, limit), read=limit),
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise self._failure(operation, error) from None
+        if not 200 <= response.status <= 299:
+            detail = _server_message(response.data) or (response.reason or "")
+            response.release_conn()
+            raise LakeFSError(operation, response.status, self._redact(detail))
+        return response
+
+    def download_object(
+        self, repository: str, ref: str, key: str, sink: BinaryIO, *, sink_update: Any = None,
+        timeout: float | None = None,
+    ) -> int:
+        """Stream one object into `sink` in a single GET; returns the number of bytes written.
+
+        `timeout` bounds each socket read (a stalled transfer fails), not the whole body.
+        """
+        operation = f"download {key!r} from {ref!r} of repository {repository!r}"
+        url = self._url(
+            f"/repositories/{quote(repository, safe='')}/refs/{quote(ref, safe='')}/objects",
+            path=key,
+        )
+        response = self._raw(operation, "GET", url, headers=self._headers(), timeout=timeout, stream=True)
+        written = 0
+        try:
+            for chunk in response.stream(_STREAM_CHUNK_BYTES):
+                sink.write(chunk)
+                if sink_update is not None:
+                    sink_update(chunk)
+                written += len(chunk)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise self._failure(operation, error) from None
+        finally:
+            response.release_conn()
+        return written
+
+    def upload_object(
+        self, repository: str, branch: str, key: str, source: Path, size: int, *,
+        content_type: str | None, metadata: Mapping[str, str], timeout: float | None = None,
+    ) -> None:
+        """Stream a local file as the raw body of one upload, keeping content type and metadata."""
+        operation = f"upload {key!r} to branch {branch!r} of repository {repository!r}"
+        url = self._url(
+            f"/repositories/{quote(repository, safe='')}/branches/{quote(branch, safe='')}/objects",
+            path=key,
+        )
+        headers = {
+            "Content-Type": content_type or "application/octet-stream",
+            "Content-Length": str(size),
+        }
+        for name, value in metadata.items():
+            headers[f"X-Lakefs-Meta-{name}"] = value
+        with open(source, "rb") as body:
+            response = self._raw(
+                operation, "POST", url, headers=self._headers(headers), body=body, timeout=timeout
+            )
+        response.release_conn()
+
+    def delete_objects(
+        self, repository: str, branch: str, keys: list[str], *, timeout: float | None = None
+    ) -> None:
+        """Bulk delete in batches of at most 1000 keys (W-23); any per-key error fails the call."""
+        for start in range(0, len(keys), BULK_DELETE_BATCH):
+            batch = keys[start : start + BULK_DELETE_BATCH]
+            result = self._call(
+                f"delete {len(batch)} objects on branch {branch!r} of repository {repository!r}",
+                self.objects.delete_objects,
+                repository,
+                branch,
+                lakefs_sdk.PathList(paths=batch),
+                _request_timeout=self._timeout(timeout),
+            )
+            errors = list(result.errors or []) if result is not None else []
+            if errors:
+                first = errors[0]
+                raise LakeFSError(
+                    f"delete {first.path!r} on branch {branch!r} of repository {repository!r}",
+                    first.status_code,
+                    self._redact(first.message),
+                )
+
+
+def _server_message(body: Any) -> str:
+    if body is None:
+        return ""
+    if isinstance(body, (bytes, bytearray)):
+        body = bytes(body).decode("utf-8", "replace")
+    text = str(body).strip()
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return re.sub(r"\s+", " ", text)[:300]
+    if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+        return parsed["message"]
+    return re.sub(r"\s+", " ", text)[:300]

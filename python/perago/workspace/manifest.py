@@ -1,0 +1,194 @@
+"""What was downloaded, and what the task changed since.
+
+The manifest is taken while downloading (the SHA-256 is computed as the bytes stream
+through), so the workspace is hashed at most once more, and only for files whose inode,
+size, ctime or mtime moved (W-21). ctime cannot be set by a task, so a file rewritten
+with `shutil.copy2` (which restores the old mtime) is still noticed; a file whose ctime
+falls inside the last `RACY_WINDOW_NS` before the manifest was sealed is always rehashed,
+because a write in the same coarse clock tick would leave ctime unchanged (git's
+"racily clean" rule).
+
+Only files whose content differs are uploaded, so untouched objects keep their content
+type and user metadata (W-09); a rewritten file carries its content type and metadata
+forward. Symlinks, fifos, sockets and devices left by the task are never followed or
+uploaded: they fail the attempt terminally, naming the path (W-12).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from perago.workspace.errors import WorkspaceContractError
+from perago.workspace.keys import MARKER_NAME, WorkspaceProjection, check_collisions
+
+RACY_WINDOW_NS = 100_000_000
+HASH_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    """One object of the input ref, as listed by lakeFS."""
+
+    key: str
+    size_bytes: int
+    checksum: str
+    content_type: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """A downloaded file: its remote object, content digest and the local stat after writing."""
+
+    relative: str
+    remote: RemoteObject
+    sha256: str
+    size: int
+    inode: int
+    ctime_ns: int
+    mtime_ns: int
+
+
+@dataclass
+class Manifest:
+    """Downloaded files by relative path; sealed once the download has finished."""
+
+    entries: dict[str, ManifestEntry] = field(default_factory=dict)
+    sealed_at_ns: int | None = None
+
+    def add(self, entry: ManifestEntry) -> None:
+        self.entries[entry.relative] = entry
+
+    def seal(self) -> None:
+        self.sealed_at_ns = time.time_ns()
+
+    def is_racy(self, entry: ManifestEntry) -> bool:
+        if self.sealed_at_ns is None:
+            return True
+        return entry.ctime_ns >= self.sealed_at_ns - RACY_WINDOW_NS
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(entry.size for entry in self.entries.values())
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A local file whose content must be written to `key` on the staging branch."""
+
+    relative: str
+    key: str
+    path: Path
+    size: int
+    content_type: str | None
+    metadata: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """The sync plan: objects to write and keys to delete; empty means a no-op completion."""
+
+    uploads: tuple[Upload, ...]
+    deletes: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.uploads or self.deletes)
+
+    @property
+    def upload_bytes(self) -> int:
+        return sum(upload.size for upload in self.uploads)
+
+
+def sha256_of_file(path: Path) -> str:
+    """SHA-256 hex of a regular file, opened without following a symlink."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    digest = hashlib.sha256()
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        while chunk := handle.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _walk_regular_files(root: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """Yield (relative path, lstat) of every regular file; refuse anything that is not a file or directory."""
+    pending = [("", root)]
+    while pending:
+        prefix, directory = pending.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                relative = f"{prefix}{entry.name}"
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISDIR(info.st_mode):
+                    pending.append((f"{relative}/", Path(entry.path)))
+                elif stat.S_ISREG(info.st_mode):
+                    yield relative, info
+                else:
+                    kind = _special_kind(info.st_mode)
+                    raise WorkspaceContractError(
+                        f"workspace publication does not support {kind}: {relative}"
+                    )
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "symlinks"
+    if stat.S_ISFIFO(mode):
+        return "fifos"
+    if stat.S_ISSOCK(mode):
+        return "sockets"
+    if stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
+        return "device files"
+    return "special files"
+
+
+def scan_changes(root: Path, manifest: Manifest, projection: WorkspaceProjection) -> ChangeSet:
+    """Compare the attempt workspace with the download manifest and build the sync plan."""
+    uploads: list[Upload] = []
+    seen: list[str] = []
+    for relative, info in _walk_regular_files(root):
+        if relative.rsplit("/", 1)[-1] == MARKER_NAME:
+            continue
+        key = projection.object_key(relative)
+        seen.append(relative)
+        entry = manifest.entries.get(relative)
+        if entry is not None and not _content_changed(root / relative, info, entry, manifest):
+            continue
+        uploads.append(
+            Upload(
+                relative=relative,
+                key=key,
+                path=root / relative,
+                size=info.st_size,
+                content_type=entry.remote.content_type if entry else None,
+                metadata=dict(entry.remote.metadata) if entry else {},
+            )
+        )
+    check_collisions(seen, what="workspace files")
+    present = set(seen)
+    deletes = tuple(
+        sorted(entry.remote.key for rel, entry in manifest.entries.items() if rel not in present)
+    )
+    uploads.sort(key=lambda upload: upload.key)
+    return ChangeSet(uploads=tuple(uploads), deletes=deletes)
+
+
+def _content_changed(
+    path: Path, info: os.stat_result, entry: ManifestEntry, manifest: Manifest
+) -> bool:
+    if info.st_size != entry.size:
+        return True
+    untouched = (
+        info.st_ino == entry.inode
+        and info.st_ctime_ns == entry.ctime_ns
+        and info.st_mtime_ns == entry.mtime_ns
+    )
+    if untouched and not manifest.is_racy(entry):
+        return False
+    return sha256_of_file(path) != entry.sha256

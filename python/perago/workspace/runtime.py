@@ -1,0 +1,198 @@
+"""`LakeFSWorkspaceRuntime`: the lakeFS side of a workspace attempt, shared by threads.
+
+One object per executor process (process mode) or one for every task thread (thread
+mode): it holds the lakeFS client, the task's `PublishBudget` and the transfer limits,
+and keeps no per-attempt state, so concurrent attempts never see each other's data.
+The server is checked once, before the first attempt uses it (W-25): perago needs
+squash merge (lakeFS ≥ 1.48.1) and hidden branches (≥ 1.44).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from perago.errors import RuntimeConfigError
+from perago.workspace.errors import LakeFSError, WorkspaceContractError
+from perago.workspace.identity import PublicationIdentity
+from perago.workspace.keys import WorkspaceProjection
+from perago.workspace.lakefs_client import DEFAULT_CALL_TIMEOUT_SECONDS, LakeFSClient
+from perago.workspace.manifest import ChangeSet, Manifest, scan_changes
+from perago.workspace.publish import DEFAULT_PUBLISH_DEADLINE_SECONDS, Deadline, Publisher
+from perago.workspace.staging import (
+    DEFAULT_STAGING_TTL_SECONDS,
+    StagedWorkspace,
+    discard_staging_branch,
+    stage_changes,
+    sweep_stale_staging_branches,
+)
+from perago.workspace.transfer import DEFAULT_CONCURRENCY, download_workspace
+
+MIN_SERVER_VERSION = (1, 48, 1)
+DEFAULT_SWEEP_INTERVAL_SECONDS = 3600.0
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def parse_server_version(text: str) -> tuple[int, int, int] | None:
+    match = _VERSION.match(text.strip())
+    if match is None:
+        return None
+    major, minor, patch = match.groups()
+    return int(major), int(minor), int(patch or 0)
+
+
+class LakeFSWorkspaceRuntime:
+    """Download, change detection, staging, fenced publication and no-op completion."""
+
+    def __init__(
+        self,
+        client: LakeFSClient,
+        *,
+        publish_budget: Any = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        staging_ttl_seconds: float = DEFAULT_STAGING_TTL_SECONDS,
+        sweep_interval_seconds: float = DEFAULT_SWEEP_INTERVAL_SECONDS,
+    ) -> None:
+        self.client = client
+        self.publish_budget = publish_budget
+        self.concurrency = concurrency
+        self.staging_ttl_seconds = staging_ttl_seconds
+        self.sweep_interval_seconds = sweep_interval_seconds
+        self._lock = threading.Lock()
+        self._server_version: str | None = None
+        self._last_sweep: dict[str, float] = {}
+
+    @classmethod
+    def from_config(
+        cls, config: Any, *, publish_budget: Any = None, concurrency: int = DEFAULT_CONCURRENCY
+    ) -> LakeFSWorkspaceRuntime:
+        """Build from `perago.config.LakeFSConfig` (endpoint, access key id, secret)."""
+        secret = _first_attr(config, "secret_access_key", "secret")
+        if hasattr(secret, "get_secret_value"):
+            secret = secret.get_secret_value()
+        client = LakeFSClient(
+            str(_first_attr(config, "endpoint_url", "endpoint")),
+            str(_first_attr(config, "access_key_id", "access_key")),
+            str(secret),
+            call_timeout_seconds=DEFAULT_CALL_TIMEOUT_SECONDS,
+        )
+        return cls(client, publish_budget=publish_budget, concurrency=concurrency)
+
+    # -- server and input -----------------------------------------------------------
+
+    def check_server(self) -> str:
+        """Refuse a lakeFS server older than perago's floor; cached after the first success."""
+        with self._lock:
+            if self._server_version is not None:
+                return self._server_version
+        version_text = self.client.server_version()
+        version = parse_server_version(version_text)
+        if version is None or version < MIN_SERVER_VERSION:
+            floor = ".".join(map(str, MIN_SERVER_VERSION))
+            raise RuntimeConfigError(
+                f"lakeFS server at {self.client.endpoint} reports version {version_text!r}; "
+                f"perago needs lakeFS >= {floor} (squash merge, hidden branches)"
+            )
+        with self._lock:
+            self._server_version = version_text
+        return version_text
+
+    def resolve_input_ref(self, repository: str, ref: str) -> str:
+        """The full commit id `ref` names; branch and tag names are refused terminally (W-08)."""
+        try:
+            commit = self.client.get_commit(repository, ref)
+        except LakeFSError as error:
+            if error.status in (400, 404):
+                raise WorkspaceContractError(
+                    f"workspace ref {ref!r} does not name a commit of repository {repository!r}: "
+                    f"{error.detail}"
+                ) from None
+            raise
+        if commit.id == ref:
+            return ref
+        if re.fullmatch(r"[0-9a-f]{6,63}", ref) and commit.id.startswith(ref):
+            return commit.id
+        raise WorkspaceContractError(
+            f"workspace ref {ref!r} is not a commit id (it currently resolves to {commit.id}); "
+            f"refType 'commit' requires an immutable commit id"
+        )
+
+    # -- attempt steps --------------------------------------------------------------
+
+    def download(
+        self, repository: str, ref: str, projection: WorkspaceProjection, root: Path
+    ) -> Manifest:
+        return download_workspace(
+            self.client, repository, ref, projection, root, concurrency=self.concurrency
+        )
+
+    def detect_changes(
+        self, root: Path, manifest: Manifest, projection: WorkspaceProjection
+    ) -> ChangeSet:
+        return scan_changes(root, manifest, projection)
+
+    def stage(
+        self, identity: PublicationIdentity, repository: str, input_ref: str, changes: ChangeSet
+    ) -> StagedWorkspace:
+        return stage_changes(
+            self.client, identity, repository, input_ref, changes, concurrency=self.concurrency
+        )
+
+    def publish(
+        self, identity: PublicationIdentity, repository: str, branch: str, input_ref: str,
+        staged: StagedWorkspace,
+    ) -> str:
+        return self._publisher(identity, repository, branch, input_ref).publish(staged)
+
+    def complete_noop(
+        self, identity: PublicationIdentity, repository: str, branch: str, input_ref: str
+    ) -> str:
+        return self._publisher(identity, repository, branch, input_ref).complete_noop()
+
+    def discard(self, staged: StagedWorkspace) -> None:
+        discard_staging_branch(self.client, staged.repository, staged.branch)
+
+    def sweep_if_due(self, repository: str) -> None:
+        """Remove stale staging branches of `repository` at most once per sweep interval."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._last_sweep.get(repository)
+            if last is not None and now - last < self.sweep_interval_seconds:
+                return
+            self._last_sweep[repository] = now
+        try:
+            sweep_stale_staging_branches(
+                self.client, repository, max_age_seconds=self.staging_ttl_seconds
+            )
+        except Exception as error:  # noqa: BLE001 - sweeping is housekeeping
+            logger.warning("staging branch sweep failed", repository=repository, error=str(error))
+
+    def _publisher(
+        self, identity: PublicationIdentity, repository: str, branch: str, input_ref: str
+    ) -> Publisher:
+        seconds = (
+            float(self.publish_budget.lakefs_merge_timeout_seconds)
+            if self.publish_budget is not None
+            else DEFAULT_PUBLISH_DEADLINE_SECONDS
+        )
+        return Publisher(
+            client=self.client,
+            identity=identity,
+            repository=repository,
+            branch=branch,
+            input_ref=input_ref,
+            deadline=Deadline(seconds, f"publication to {repository}/{branch}"),
+        )
+
+
+def _first_attr(config: Any, *names: str) -> Any:
+    for name in names:
+        value = getattr(config, name, None)
+        if value is not None:
+            return value
+    raise RuntimeConfigError(f"lakeFS configuration has no {' or '.join(names)}")

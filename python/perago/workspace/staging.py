@@ -1,0 +1,137 @@
+"""Staging branches: where an attempt's changes become one commit before publication.
+
+A staging branch is short and hidden (W-24): `perago-stg-<unix seconds>-<16 hex>`, the hex
+being a digest of the execution's full identity, which itself lives in the staged
+commit's metadata. The creation time in the name is what the sweeper ages by, because
+lakeFS keeps no creation date for branches. The branch is deleted on every path out of
+staging (a failure inside staging included, W-06); what a killed executor leaves behind is
+removed by `sweep_stale_staging_branches` once it is older than any attempt can run
+(runtime W-28).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from dataclasses import dataclass
+
+from loguru import logger
+
+from perago.workspace.errors import LakeFSError
+from perago.workspace.identity import KIND_STAGED, PublicationIdentity
+from perago.workspace.lakefs_client import LakeFSClient
+from perago.workspace.manifest import ChangeSet
+from perago.workspace.transfer import DEFAULT_CONCURRENCY, apply_changes
+
+STAGING_PREFIX = "perago-stg-"
+_STAGING_NAME = re.compile(r"^perago-stg-(\d+)-[0-9a-f]{16}$")
+DEFAULT_STAGING_TTL_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class StagedWorkspace:
+    """Immutable record of a staged commit; cleanup needs nothing else (thread-mode safe)."""
+
+    repository: str
+    branch: str
+    commit: str
+
+
+def staging_branch_name(identity: PublicationIdentity, now: float | None = None) -> str:
+    created = int(time.time() if now is None else now)
+    digest = hashlib.sha256(
+        "\x00".join(
+            [
+                identity.workflow_instance_id,
+                identity.reference_task_name,
+                str(identity.seq),
+                str(identity.iteration),
+                identity.task_id,
+                str(identity.retry_count),
+                identity.execution_id,
+            ]
+        ).encode()
+    ).hexdigest()[:16]
+    return f"{STAGING_PREFIX}{created}-{digest}"
+
+
+def staging_branch_created_at(name: str) -> int | None:
+    """Creation time encoded in a staging branch name; None for other branch names."""
+    match = _STAGING_NAME.match(name)
+    return int(match.group(1)) if match else None
+
+
+def stage_changes(
+    client: LakeFSClient,
+    identity: PublicationIdentity,
+    repository: str,
+    input_ref: str,
+    changes: ChangeSet,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float | None = None,
+) -> StagedWorkspace:
+    """Fork a hidden branch from `input_ref`, write the change set, commit it with provenance.
+
+    Any failure deletes the branch before the error propagates, so a failed staging leaves
+    nothing behind (or, if lakeFS cannot even answer the delete, a branch the sweeper ages out).
+    """
+    branch = staging_branch_name(identity)
+    try:
+        client.create_branch(repository, branch, input_ref, hidden=True, timeout=timeout)
+        apply_changes(client, repository, branch, changes, concurrency=concurrency, timeout=timeout)
+        commit = client.commit(
+            repository,
+            branch,
+            identity.message("staged"),
+            identity.stamp(KIND_STAGED, input_ref),
+            timeout=timeout,
+        )
+    except BaseException:
+        discard_staging_branch(client, repository, branch)
+        raise
+    if commit.first_parent != input_ref:
+        discard_staging_branch(client, repository, branch)
+        raise LakeFSError(
+            f"commit staging branch {branch!r}",
+            None,
+            f"staged commit {commit.id} has parent {commit.first_parent}, expected {input_ref}",
+        )
+    return StagedWorkspace(repository=repository, branch=branch, commit=commit.id)
+
+
+def discard_staging_branch(
+    client: LakeFSClient, repository: str, branch: str, *, timeout: float | None = 10.0
+) -> None:
+    """Delete a staging branch; failures are logged, never raised (the sweeper is the backstop)."""
+    try:
+        client.delete_branch(repository, branch, timeout=timeout)
+    except Exception as error:  # noqa: BLE001 - cleanup must not change the attempt's result
+        logger.error(
+            "failed to clean staging workspace",
+            repository=repository,
+            staging_branch=branch,
+            error=str(error),
+        )
+
+
+def sweep_stale_staging_branches(
+    client: LakeFSClient,
+    repository: str,
+    *,
+    max_age_seconds: float = DEFAULT_STAGING_TTL_SECONDS,
+    now: float | None = None,
+) -> list[str]:
+    """Delete perago staging branches of `repository` older than `max_age_seconds`; returns their names."""
+    current = time.time() if now is None else now
+    removed: list[str] = []
+    for branch, _head in list(client.list_branches(repository, STAGING_PREFIX)):
+        created = staging_branch_created_at(branch)
+        if created is None or current - created < max_age_seconds:
+            continue
+        if client.delete_branch(repository, branch):
+            removed.append(branch)
+    if removed:
+        logger.info("removed stale staging branches", repository=repository, branches=removed)
+    return removed
