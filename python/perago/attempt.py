@@ -27,11 +27,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from loguru import logger
-from pydantic import BaseModel
-
 from perago.errors import TaskInputError
 from perago.metrics import MetricRecorder, TaskAttemptMetricContext
-from perago.models import WorkspaceInput, WorkspaceOutput
+from perago.models import WorkspaceInput
 from perago.result import RuntimeTaskResult, completed, failed, result_for_exception, task_result_json
 from perago.task import TaskDefinition
 
@@ -107,19 +105,21 @@ class Attempt:
     worker_id: str
 
 
-WorkspaceBody = Callable[[Path], BaseModel]
+WorkspaceBody = Callable[[Path], dict[str, Any]]
+"""Runs the task function on the attempt workspace; returns the validated, JSON-ready result."""
 
 
 class WorkspaceRuntime(Protocol):
-    """What a workspace task needs beyond this module (LakeFS, attempt directories, fences).
+    """What a workspace task needs beyond this module (attempt directory, LakeFS, fences).
 
-    `run_attempt` prepares the attempt directory for `workspace`, calls `body(directory)`
-    (which runs the task function and returns the validated result), runs the
-    guardrails, then completes or publishes, and returns the output workspace reference.
-    It raises to fail the attempt; the exception is classified like any other.
+    `run_attempt` prepares the attempt workspace for `workspace`, runs the pre guardrails,
+    calls `body(directory)`, runs the post guardrails, then completes or publishes, and
+    returns the Conductor output `{"workspace": {...}, "result": ...}`. It raises to fail
+    the attempt; the exception is classified like any other. The shape matches
+    `perago.workspace.run_workspace_attempt`, which an implementation wraps.
     """
 
-    def run_attempt(self, attempt: Attempt, workspace: WorkspaceInput, body: WorkspaceBody) -> WorkspaceOutput: ...
+    def run_attempt(self, attempt: Attempt, workspace: WorkspaceInput, body: WorkspaceBody) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,17 +218,17 @@ class AttemptRunner:
         runtime = self._workspace_runtime
         if runtime is None:
             return failed(NO_WORKSPACE_RUNTIME, max_length=self.failure_reason_max_length)
-        validated: list[BaseModel] = []
+        ran: list[bool] = []
 
-        def body(directory: Path) -> BaseModel:
+        def body(directory: Path) -> dict[str, Any]:
             raw = fn(directory, params) if metrics is None else fn(directory, params, metrics)
-            validated.append(contract.validate_result(raw))
-            return validated[-1]
+            ran.append(True)
+            return contract.result_payload(contract.validate_result(raw))
 
-        output_workspace = runtime.run_attempt(attempt, workspace, body)
-        if not validated:
+        output = runtime.run_attempt(attempt, workspace, body)
+        if not ran:
             raise RuntimeError("the workspace runtime completed without running the task body")
-        return completed(contract.output(validated[-1], output_workspace))
+        return completed(output)
 
     def _bound_metrics(self, attempt: Attempt) -> MetricRecorder | None:
         if self.definition.metrics is None or self._metrics is None:

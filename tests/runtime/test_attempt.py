@@ -20,7 +20,7 @@ from perago import (
     task,
 )
 from perago.attempt import NO_WORKSPACE_RUNTIME, Attempt, AttemptRunner, AttemptSnapshot, new_execution_id
-from perago.models import WorkspaceInput, WorkspaceOutput
+from perago.models import WorkspaceInput
 
 
 class Params(BaseModel):
@@ -242,12 +242,12 @@ class RecordingWorkspaceRuntime:
         self.raise_after_body = raise_after_body
         self.calls: list[Attempt] = []
 
-    def run_attempt(self, attempt: Attempt, workspace: WorkspaceInput, body: Any) -> WorkspaceOutput:
+    def run_attempt(self, attempt: Attempt, workspace: WorkspaceInput, body: Any) -> dict[str, Any]:
         self.calls.append(attempt)
-        body(self.tmp_path)
+        result = body(self.tmp_path)
         if self.raise_after_body is not None:
             raise self.raise_after_body
-        return workspace.published_output("c2")
+        return {"workspace": workspace.published_output("c2").model_dump(mode="json"), "result": result}
 
 
 def test_workspace_task_without_a_runtime_says_so() -> None:

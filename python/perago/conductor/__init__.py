@@ -8,7 +8,7 @@ from perago.conductor.errors import (
     ConductorTransportError,
     ConductorUnavailable,
 )
-from perago.conductor.identity import broker_worker_id, conductor_worker_id
+from perago.conductor.identity import conductor_worker_id
 from perago.conductor.lease import LeaseKeeper
 
 __all__ = [
@@ -20,7 +20,6 @@ __all__ = [
     "ConductorUnavailable",
     "Delivery",
     "LeaseKeeper",
-    "broker_worker_id",
     "client_from_config",
     "conductor_worker_id",
     "parse_tasks",

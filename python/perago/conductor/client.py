@@ -24,9 +24,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from loguru import logger
@@ -40,6 +39,9 @@ from perago.conductor.errors import (
     http_status_error,
 )
 from perago.conductor.transport import HttpResponse, HttpTransport, ServerAddress
+
+if TYPE_CHECKING:
+    from perago.config import ConductorConfig
 
 DEFAULT_POLL_TIMEOUT_MS = 100
 DEFAULT_UPDATE_GIVE_UP_AFTER_SECONDS = 900.0
@@ -152,13 +154,16 @@ class ConductorClient:
         workflow_instance_id: str,
         want_next: bool = True,
         abort: threading.Event | None = None,
+        give_up_after_seconds: float | None = None,
     ) -> Delivery:
         """Send a TaskResult until it is accepted, refused for good, or retrying must stop.
 
         Retries transport errors, 5xx, 408 and 429 with jittered backoff for at most
-        `update_give_up_after_seconds`, or until `abort` is set. A permanent refusal or
+        `give_up_after_seconds` (default: the client's `update_give_up_after_seconds`), or
+        until `abort` is set. A permanent refusal or
         giving up logs `task result undeliverable` with the whole result and the reason.
         """
+        budget = self.update_give_up_after_seconds if give_up_after_seconds is None else give_up_after_seconds
         started = time.monotonic()
         attempts = 0
         while True:
@@ -170,7 +175,7 @@ class ConductorClient:
                 return Delivery(False)
             except ConductorUnavailable as exc:
                 delay = self._update_retry_backoff.delay(attempts)
-                out_of_time = time.monotonic() - started + delay > self.update_give_up_after_seconds
+                out_of_time = time.monotonic() - started + delay > budget
                 if out_of_time or (abort is not None and abort.is_set()):
                     self._log_undeliverable(result_json, task_id, workflow_instance_id, attempts, started, exc)
                     return Delivery(False)
@@ -305,25 +310,13 @@ def _update_v2_missing(response: HttpResponse) -> bool:
     return False
 
 
-def client_from_config(conductor_config: object, *, worker_id: str, **options: Any) -> ConductorClient:
-    """Build a client from a `ConductorConfig` (server URL and optional auth key id/secret)."""
-    key_id = _plain(_first_attr(conductor_config, ("auth_key", "auth_key_id", "key_id")))
-    secret = _plain(_first_attr(conductor_config, ("auth_secret", "auth_key_secret", "key_secret")))
-    server_url = str(getattr(conductor_config, "server_url"))
-    return ConductorClient(server_url, worker_id=worker_id, auth_key_id=key_id, auth_key_secret=secret, **options)
-
-
-def _first_attr(obj: object, names: Iterable[str]) -> object:
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
-
-
-def _plain(value: object) -> str | None:
-    if value is None:
-        return None
-    reveal: Callable[[], object] | None = getattr(value, "get_secret_value", None)
-    text = str(reveal() if reveal is not None else value)
-    return text or None
+def client_from_config(conductor: ConductorConfig, *, worker_id: str, **options: Any) -> ConductorClient:
+    """A client for `RuntimeConfig.conductor`: server URL plus the optional auth key/secret pair."""
+    secret = conductor.auth_secret.get_secret_value() if conductor.auth_secret is not None else None
+    return ConductorClient(
+        conductor.server_url,
+        worker_id=worker_id,
+        auth_key_id=conductor.auth_key,
+        auth_key_secret=secret,
+        **options,
+    )

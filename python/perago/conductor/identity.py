@@ -14,12 +14,9 @@ from __future__ import annotations
 import re
 import socket
 
+from perago.worker_identity import broker_worker_id
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def broker_worker_id(prefix: str) -> str:
-    """The local broker identity: `<prefix>Broker` (logs, `PERAGO_WORKER_ID`)."""
-    return f"{prefix}Broker"
 
 
 def conductor_worker_id(prefix: str, host: str | None = None) -> str:

@@ -1,0 +1,1 @@
+"""Ways to run a task worker: `thread` (one process, N task threads); process mode lives in the Rust supervisor."""
