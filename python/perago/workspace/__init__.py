@@ -4,7 +4,7 @@ The attempt runner calls `run_workspace_attempt` with one shared `LakeFSWorkspac
 `publish` documents the publication protocol.
 """
 
-from perago.workspace.attempt import run_workspace_attempt
+from perago.workspace.attempt import LakeFSWorkspaceAttempts, run_workspace_attempt
 from perago.workspace.errors import (
     ForeignCommitError,
     LakeFSError,
@@ -19,6 +19,7 @@ __all__ = [
     "ForeignCommitError",
     "LakeFSClient",
     "LakeFSError",
+    "LakeFSWorkspaceAttempts",
     "LakeFSWorkspaceRuntime",
     "PublishDeadlineExceeded",
     "StagedWorkspace",

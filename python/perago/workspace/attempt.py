@@ -12,14 +12,17 @@ only ever writes under `<attempt_dir>/ws`, which it creates and always removes.
 from __future__ import annotations
 
 import shutil
+import os
+import stat
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
 from perago.guards import check_guardrails
-from perago.models import WorkspaceInput
+from perago.models import WorkspaceInput, WorkspaceOutput
 from perago.workspace.identity import PublicationIdentity
 from perago.workspace.keys import WorkspaceProjection
 from perago.workspace.runtime import LakeFSWorkspaceRuntime
@@ -28,7 +31,7 @@ from perago.workspace.staging import StagedWorkspace
 WORKSPACE_DIR_NAME = "ws"
 
 TaskBody = Callable[[Path], Any]
-"""Runs the task function on the attempt workspace and returns its validated JSON result."""
+"""Runs the task function on the attempt workspace and validates its result (kept by the caller)."""
 
 AttemptFence = Callable[[], None]
 """Reloads the attempt from Conductor and raises `StaleAttemptError` when it is no longer current."""
@@ -44,13 +47,13 @@ def run_workspace_attempt(
     runtime: LakeFSWorkspaceRuntime,
     fence: AttemptFence,
     run_body: TaskBody,
-) -> dict[str, Any]:
-    """Download, guard, run, and complete one workspace attempt; returns the Conductor `output`.
+) -> WorkspaceOutput:
+    """Download, guard, run, and complete one workspace attempt; returns `output.workspace`.
 
     `spec` is the task's `WorkspaceSpec` (prefix, pre, post, read_only); `attempt` the
     attempt snapshot (workflow_instance_id, task_id, retry_count, reference_task_name,
-    seq, iteration, task_def_name). The output is `{"workspace": {...}, "result": ...}`
-    with `workspace.ref` the input commit (read-only, unchanged) or the published commit.
+    seq, iteration, task_def_name). `workspace.ref` of the result is the input commit
+    (read-only, unchanged workspace) or the commit publication left at the branch head.
     """
     workspace_input = (
         workspace if isinstance(workspace, WorkspaceInput) else WorkspaceInput.model_validate(workspace)
@@ -62,14 +65,14 @@ def run_workspace_attempt(
 
     runtime.check_server()
     input_ref = runtime.resolve_input_ref(repository, workspace_input.ref)
-    root.mkdir()
+    _prepare_empty_directory(root)
     try:
         manifest = runtime.download(repository, input_ref, projection, root)
         check_guardrails(root, spec.pre, "pre")
-        result = run_body(root)
+        run_body(root)
         check_guardrails(root, spec.post, "post")
         if spec.read_only:
-            return _output(workspace_input, input_ref, result)
+            return workspace_input.published_output(input_ref)
 
         changes = runtime.detect_changes(root, manifest, projection)
         fence()
@@ -78,7 +81,7 @@ def run_workspace_attempt(
         else:
             ref = _stage_and_publish(runtime, identity, repository, branch, input_ref, changes, fence)
         runtime.sweep_if_due(repository)
-        return _output(workspace_input, ref, result)
+        return workspace_input.published_output(ref)
     finally:
         _remove_workspace(root, identity)
 
@@ -100,11 +103,16 @@ def _stage_and_publish(
         runtime.discard(staged)
 
 
-def _output(workspace_input: WorkspaceInput, ref: str, result: Any) -> dict[str, Any]:
-    return {
-        "workspace": workspace_input.published_output(ref).model_dump(mode="json"),
-        "result": result,
-    }
+def _prepare_empty_directory(root: Path) -> None:
+    """Use `root` if it is an empty real directory (the attempt-directory helper may make it)."""
+    try:
+        root.mkdir()
+        return
+    except FileExistsError:
+        pass
+    info = os.lstat(root)
+    if not stat.S_ISDIR(info.st_mode) or any(os.scandir(root)):
+        raise FileExistsError(f"attempt workspace {root} already exists and is not an empty directory")
 
 
 def _remove_workspace(root: Path, identity: PublicationIdentity) -> None:
@@ -121,3 +129,39 @@ def _remove_workspace(root: Path, identity: PublicationIdentity) -> None:
             retry_count=identity.retry_count,
             error=str(error),
         )
+
+
+class LakeFSWorkspaceAttempts:
+    """`perago.attempt.WorkspaceRuntime` for one workspace task, over a shared lakeFS runtime.
+
+    `attempt_directory(attempt)` is a context manager yielding the attempt directory
+    (created with its `meta.json`, removed on exit: the Rust core's helpers);
+    `fence(attempt)` reloads the attempt (directly in thread mode, over the fence RPC in
+    process mode) and raises `StaleAttemptError` when it is no longer current.
+    """
+
+    def __init__(
+        self,
+        runtime: LakeFSWorkspaceRuntime,
+        spec: Any,
+        *,
+        attempt_directory: Callable[[Any], AbstractContextManager[Path]],
+        fence: Callable[[Any], None],
+    ) -> None:
+        self.runtime = runtime
+        self.spec = spec
+        self._attempt_directory = attempt_directory
+        self._fence = fence
+
+    def run_attempt(self, attempt: Any, workspace: WorkspaceInput, body: TaskBody) -> WorkspaceOutput:
+        with self._attempt_directory(attempt) as attempt_dir:
+            return run_workspace_attempt(
+                workspace=workspace,
+                spec=self.spec,
+                attempt=attempt.snapshot,
+                execution_id=attempt.execution_id,
+                attempt_dir=attempt_dir,
+                runtime=self.runtime,
+                fence=lambda: self._fence(attempt),
+                run_body=body,
+            )
