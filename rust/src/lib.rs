@@ -3,8 +3,15 @@
 //! Each submodule owns one concept and is plain Rust, tested with `cargo test`;
 //! `python` is the only place that knows about PyO3.
 
+pub mod attempt;
 pub mod backoff;
+pub mod clock;
+pub mod frame;
+pub mod gc;
 pub mod lock;
+pub mod log;
+pub mod supervisor;
+pub mod sys;
 mod python;
 
 use pyo3::prelude::*;
