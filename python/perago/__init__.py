@@ -14,6 +14,13 @@ from perago.errors import (
     TaskInputError,
     TaskTerminalError,
 )
+from perago.controls import ExecutionLimits, PublishBudget, RetryPolicy, TaskControls, TimeoutPolicy
+from perago.guards import check_guardrails, forbid_glob, require_dir, require_file, require_glob
+from perago.metrics import MetricRecorder, MetricSpec
+from perago.models import WorkspaceInput, WorkspaceOutput
+from perago.task import TaskDefinition, load_module_task, task
+from perago.taskdef import build_taskdef, write_taskdef
+from perago.workspace_spec import WorkspaceSpec
 
 __all__ = [
     "GuardrailViolation",
@@ -28,4 +35,24 @@ __all__ = [
     "TaskInputError",
     "TaskTerminalError",
     "__version__",
+    "ExecutionLimits",
+    "PublishBudget",
+    "RetryPolicy",
+    "TaskControls",
+    "TimeoutPolicy",
+    "check_guardrails",
+    "forbid_glob",
+    "require_dir",
+    "require_file",
+    "require_glob",
+    "MetricRecorder",
+    "MetricSpec",
+    "WorkspaceInput",
+    "WorkspaceOutput",
+    "TaskDefinition",
+    "load_module_task",
+    "task",
+    "build_taskdef",
+    "write_taskdef",
+    "WorkspaceSpec",
 ]
