@@ -1,30 +1,36 @@
-"""Keep-alive HTTP/1.1 to one Conductor server: one `http.client` connection per thread.
+"""Keep-alive HTTP/1.1 to one Conductor server: a small client over one socket per thread.
 
-Why stdlib `http.client` and not httpx/requests/urllib3: a worker sends small JSON bodies
-to one host over loopback or a LAN, so the client's own CPU per request is what limits
-throughput. Measured on this machine (benches/conductor_client_cost.py) a keep-alive
-`http.client` round trip costs about a third of httpx's CPU and less than urllib3's
-pool, and it has no dependencies. One connection per thread needs no pool lock and keeps
-each thread's requests ordered; a thread that is idle for long simply reconnects.
+Why not httpx, requests, urllib3 or even `http.client`: a worker sends small JSON bodies
+to one host, so the client's own CPU per request is what limits throughput and what a
+busy worker burns. Measured on the build machine with one loopback server
+(`benches/conductor_client_cost.py`, CPU per keep-alive POST round trip, one run):
+this client 74 µs (nearly all of it the two syscalls), `http.client` 218 µs (its header
+parsing goes through `email.parser`), urllib3 571 µs, httpx 819 µs, requests 1,346 µs. One connection per thread needs no
+pool lock and keeps each thread's requests in order.
 
-What the caller may rely on: `request` returns the whole answer (status, headers, body)
-or raises `ConductorTransportError`; a request that fails on a reused connection the
-server had already closed (the classic keep-alive race) is sent once more on a fresh
-connection, everything else is reported, not replayed.
+Scope, deliberately small and complete for what Conductor answers: HTTP/1.1 (and 1.0)
+responses with `Content-Length`, `Transfer-Encoding: chunked`, or read-to-close bodies;
+no body for 1xx/204/304; interim 1xx answers skipped; `Connection: close` honoured;
+http and https. What the caller may rely on: `request` returns the whole answer or
+raises `ConductorTransportError`; a request that fails on a reused connection before
+any answer byte arrived (the server closed an idle keep-alive connection) is sent once
+more on a fresh connection, everything else is reported, not replayed.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from perago.conductor.errors import ConductorTransportError
 
-_STALE_CONNECTION_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+MAX_HEAD_BYTES = 64 * 1024
+_RECV_BYTES = 256 * 1024
+_NO_BODY_STATUSES = frozenset({204, 304})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,24 +67,162 @@ class ServerAddress:
         return f"{self.scheme}://{self.host}:{self.port}{self.base_path}"
 
 
-class _NoDelayHTTPConnection(http.client.HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+class _StaleConnection(Exception):
+    """The reused connection was closed by the server before any answer byte arrived."""
 
 
-class _NoDelayHTTPSConnection(http.client.HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+class _Connection:
+    """One socket and its unread bytes; used by exactly one thread."""
 
+    __slots__ = ("address", "timeout", "sock", "used")
 
-class _ThreadConnection:
-    __slots__ = ("conn", "used")
-
-    def __init__(self, conn: http.client.HTTPConnection) -> None:
-        self.conn = conn
+    def __init__(self, address: ServerAddress, timeout: float) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
         self.used = False
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = None
+        self.used = False
+
+    def exchange(self, request: bytes) -> HttpResponse:
+        if self.sock is None:
+            self.sock = self._open()
+        reused = self.used
+        try:
+            self.sock.sendall(request)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            if reused:
+                raise _StaleConnection from exc
+            raise
+        reader = _Reader(self.sock, stale_if_empty=reused)
+        while True:
+            status, headers = reader.read_head()
+            if not 100 <= status < 200:
+                break
+        body, keep_alive = reader.read_body(status, headers)
+        self.used = True
+        if not keep_alive or reader.pending:
+            self.close()
+        return HttpResponse(status, body, headers.get(b"content-type", b"").decode("latin-1"))
+
+    def _open(self) -> socket.socket:
+        address = self.address
+        sock = socket.create_connection((address.host, address.port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if address.scheme == "https":
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=address.host)
+        return sock
+
+
+class _Reader:
+    """Reads one response from a socket: head, then the body framed as the head says."""
+
+    __slots__ = ("sock", "buffer", "stale_if_empty", "version_11")
+
+    def __init__(self, sock: socket.socket, *, stale_if_empty: bool) -> None:
+        self.sock = sock
+        self.buffer = b""
+        self.stale_if_empty = stale_if_empty
+        self.version_11 = True
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.buffer)
+
+    def _fill(self) -> bool:
+        try:
+            chunk = self.sock.recv(_RECV_BYTES)
+        except ConnectionResetError:
+            if self.stale_if_empty and not self.buffer:
+                raise _StaleConnection from None
+            raise
+        if not chunk:
+            if self.stale_if_empty and not self.buffer:
+                raise _StaleConnection
+            return False
+        self.stale_if_empty = False
+        self.buffer += chunk
+        return True
+
+    def read_head(self) -> tuple[int, dict[bytes, bytes]]:
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if len(self.buffer) > MAX_HEAD_BYTES:
+                raise ConnectionError("HTTP response head is larger than 64 KiB")
+            if not self._fill():
+                raise ConnectionError("connection closed before the HTTP response head was complete")
+        head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
+        lines = head.split(b"\r\n")
+        parts = lines[0].split(b" ", 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise ConnectionError(f"malformed HTTP status line {lines[0][:80]!r}")
+        self.version_11 = parts[0] != b"HTTP/1.0"
+        headers: dict[bytes, bytes] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if sep:
+                key = name.strip().lower()
+                value = value.strip()
+                headers[key] = headers[key] + b", " + value if key in headers else value
+        return int(parts[1]), headers
+
+    def read_body(self, status: int, headers: dict[bytes, bytes]) -> tuple[bytes, bool]:
+        connection = headers.get(b"connection", b"").lower()
+        keep_alive = b"close" not in connection and (self.version_11 or b"keep-alive" in connection)
+        if status in _NO_BODY_STATUSES:
+            return b"", keep_alive
+        if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            return self._read_chunked(), keep_alive
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise ConnectionError(f"malformed Content-Length {length[:40]!r}")
+            return self._read_exactly(int(length)), keep_alive
+        while self._fill():
+            pass
+        body, self.buffer = self.buffer, b""
+        return body, False
+
+    def _read_exactly(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            if not self._fill():
+                raise ConnectionError("connection closed in the middle of the HTTP response body")
+        body, self.buffer = self.buffer[:size], self.buffer[size:]
+        return body
+
+    def _read_line(self) -> bytes:
+        while True:
+            end = self.buffer.find(b"\r\n")
+            if end >= 0:
+                line, self.buffer = self.buffer[:end], self.buffer[end + 2 :]
+                return line
+            if len(self.buffer) > MAX_HEAD_BYTES or not self._fill():
+                raise ConnectionError("malformed chunked HTTP response body")
+
+    def _read_chunked(self) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            size_text = self._read_line().split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise ConnectionError(f"malformed chunk size {size_text[:40]!r}") from None
+            if size == 0:
+                while self._read_line():
+                    pass
+                return b"".join(parts)
+            parts.append(self._read_exactly(size))
+            if self._read_exactly(2) != b"\r\n":
+                raise ConnectionError("malformed chunked HTTP response body")
 
 
 class HttpTransport:
@@ -87,72 +231,58 @@ class HttpTransport:
     def __init__(self, address: ServerAddress, *, timeout_seconds: float = 30.0) -> None:
         self.address = address
         self.timeout_seconds = timeout_seconds
+        self._host_line = f"Host: {address.host}:{address.port}\r\n"
+        if address.basic_auth:
+            self._host_line += f"Authorization: {address.basic_auth}\r\n"
         self._local = threading.local()
-        self._all: list[_ThreadConnection] = []
+        self._all: list[_Connection] = []
         self._all_lock = threading.Lock()
 
     def request(
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
     ) -> HttpResponse:
-        """Send `method base_path+path`; `path` includes any query string."""
-        url = self.address.base_path + path
-        all_headers = {"Content-Type": "application/json"}
-        if self.address.basic_auth:
-            all_headers["Authorization"] = self.address.basic_auth
+        """Send `method base_path+path` (`path` includes any query string)."""
+        lines = [f"{method} {self.address.base_path}{path} HTTP/1.1\r\n", self._host_line]
+        lines.append("Content-Type: application/json\r\n")
         if headers:
-            all_headers.update(headers)
-        slot = self._connection()
+            lines.extend(f"{name}: {value}\r\n" for name, value in headers.items())
+        if body is not None or method in ("POST", "PUT"):
+            lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
+        lines.append("\r\n")
+        request = "".join(lines).encode("latin-1")
+        if body:
+            request += body
+        connection = self._connection()
         try:
-            return self._exchange(slot, method, url, body, all_headers)
-        except _STALE_CONNECTION_ERRORS as exc:
-            reused = slot.used
-            self._reset(slot)
-            if not reused:
-                raise ConductorTransportError(f"{method} {path}: {_describe(exc)}") from exc
-        except (OSError, http.client.HTTPException) as exc:
-            self._reset(slot)
-            raise ConductorTransportError(f"{method} {path}: {_describe(exc)}") from exc
-        try:
-            return self._exchange(slot, method, url, body, all_headers)
-        except (OSError, http.client.HTTPException) as exc:
-            self._reset(slot)
-            raise ConductorTransportError(f"{method} {path}: {_describe(exc)}") from exc
+            try:
+                return connection.exchange(request)
+            except _StaleConnection:
+                connection.close()
+                return connection.exchange(request)
+        except (OSError, ConnectionError, _StaleConnection, ValueError) as exc:
+            connection.close()
+            cause = exc.__cause__ if isinstance(exc, _StaleConnection) and exc.__cause__ else exc
+            raise ConductorTransportError(f"{method} {path}: {_describe(cause)}") from exc
 
     def close(self) -> None:
         """Close every connection this transport opened (from any thread)."""
         with self._all_lock:
-            slots, self._all = self._all, []
-        for slot in slots:
-            slot.conn.close()
+            connections = list(self._all)
+        for connection in connections:
+            connection.close()
 
-    def _exchange(
-        self, slot: _ThreadConnection, method: str, url: str, body: bytes | None, headers: dict[str, str]
-    ) -> HttpResponse:
-        conn = slot.conn
-        conn.request(method, url, body=body, headers=headers)
-        response = conn.getresponse()
-        data = response.read()
-        slot.used = True
-        if response.will_close:
-            self._reset(slot)
-        return HttpResponse(response.status, data, response.getheader("Content-Type", ""))
-
-    def _connection(self) -> _ThreadConnection:
-        slot = getattr(self._local, "slot", None)
-        if slot is None:
-            conn_type = _NoDelayHTTPSConnection if self.address.scheme == "https" else _NoDelayHTTPConnection
-            slot = _ThreadConnection(conn_type(self.address.host, self.address.port, timeout=self.timeout_seconds))
-            self._local.slot = slot
+    def _connection(self) -> _Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = _Connection(self.address, self.timeout_seconds)
+            self._local.connection = connection
             with self._all_lock:
-                self._all.append(slot)
-        return slot
-
-    @staticmethod
-    def _reset(slot: _ThreadConnection) -> None:
-        slot.conn.close()
-        slot.used = False
+                self._all.append(connection)
+        return connection
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, _StaleConnection):
+        return "connection closed by the server before answering"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
