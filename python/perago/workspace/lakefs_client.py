@@ -287,9 +287,9 @@ class LakeFSClient:
                 return
             after = page.pagination.next_offset
 
-    def _url(self, path: str, **query: str) -> str:
+    def _url(self, resource: str, **query: str) -> str:
         encoded = "&".join(f"{name}={quote(value, safe='')}" for name, value in query.items())
-        return f"{self._host}{path}?{encoded}" if encoded else f"{self._host}{path}"
+        return f"{self._host}{resource}?{encoded}" if encoded else f"{self._host}{resource}"
 
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         headers = dict(self._api.default_headers)
