@@ -133,6 +133,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server_version = "lakeFS-emulator"
+    # Requests too malformed to route (bad request line, oversized headers) still get lakeFS's envelope.
+    error_message_format = '{"message": "%(code)d %(message)s"}'
+    error_content_type = "application/json"
     server: "EmulatorHTTPServer"
 
     def setup(self) -> None:
