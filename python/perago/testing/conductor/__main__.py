@@ -1,0 +1,44 @@
+"""Run one emulated Conductor in this process until SIGINT/SIGTERM.
+
+Used by `ConductorEmulator(in_process=False)`; prints one ready line with the port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from perago.testing.conductor.clock import SystemClock
+from perago.testing.conductor.engine import Engine
+from perago.testing.conductor.faults import FaultPlan
+from perago.testing.conductor.routes import ConductorApp
+from perago.testing.conductor.server import READY_LINE, new_event_loop, serve
+from perago.testing.conductor.settings import EmulatorSettings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m perago.testing.conductor", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--settings", default=None, help="EmulatorSettings as JSON")
+    parser.add_argument("--faults", default=None, help="FaultPlan as JSON")
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args()
+    settings = EmulatorSettings.from_json(args.settings) if args.settings else EmulatorSettings()
+    faults = FaultPlan.from_json(args.faults) if args.faults else None
+    app = ConductorApp(Engine(settings, SystemClock(), args.seed), faults)
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    listener = loop.run_until_complete(serve(app, args.host, args.port))
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    print(f"{READY_LINE} {listener.port}", flush=True)
+    loop.run_until_complete(stop.wait())
+    loop.run_until_complete(listener.close())
+    loop.close()
+
+
+if __name__ == "__main__":
+    main()

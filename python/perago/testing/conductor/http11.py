@@ -1,0 +1,237 @@
+"""A small HTTP/1.1 server protocol on asyncio: keep-alive, pipelining, chunked bodies.
+
+Why hand-written on `asyncio.Protocol` rather than a framework: the emulator must serve
+well over 10,000 task round trips per second on one core so that benchmarks measure the
+worker, not the emulator. A callback protocol does no per-request task or stream object
+creation; requests answered synchronously (nearly all of them) are written back in one
+`transport.write` per batch of pipelined requests. Only long polls and injected latency
+become coroutines, and a connection parks further pipelined requests until they finish,
+so answers keep request order. The application is any callable `handle(request)` that
+returns response bytes, `DROP` (close without answering), or an awaitable of either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Union
+
+MAX_HEAD_BYTES = 64 * 1024
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+class _DropType:
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+DROP = _DropType()
+"""Close the connection without answering (fault injection)."""
+
+Reply = Union[bytes, _DropType]
+Handler = Callable[["Request"], Union[Reply, Awaitable[Reply]]]
+
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
+class Request:
+    __slots__ = ("method", "path", "query", "headers", "body")
+
+    def __init__(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+
+
+class BadHttp(Exception):
+    """The bytes on the wire are not HTTP/1.1 we can read."""
+
+
+def response(status: int, body: bytes = b"", content_type: str | None = None) -> bytes:
+    """Serialise one response (keep-alive). 204 carries no body and no content type."""
+    head = f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n"
+    if status == 204:
+        return (head + "\r\n").encode()
+    if content_type is not None:
+        head += f"Content-Type: {content_type}\r\n"
+    return (head + f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One client connection."""
+
+    def __init__(self, handle: Handler, registry: set[HttpProtocol] | None = None) -> None:
+        self._handle = handle
+        self._registry = registry
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+        self._busy = False
+        self._closing = False
+        self._continued = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        if self._registry is not None:
+            self._registry.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._transport = None
+        if self._registry is not None:
+            self._registry.discard(self)
+
+    def close(self) -> None:
+        """Close the connection (server shutdown)."""
+        self._close()
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if not self._busy:
+            self._serve()
+
+    def _serve(self) -> None:
+        out: list[bytes] = []
+        while not self._closing:
+            try:
+                parsed = self._next_request()
+            except BadHttp as error:
+                out.append(_close_header(response(400, str(error).encode(), "text/plain")))
+                self._flush(out)
+                self._close()
+                return
+            if parsed is None:
+                break
+            request, keep_alive = parsed
+            reply = self._handle(request)
+            if isinstance(reply, (bytes, _DropType)):
+                if not self._emit(out, reply, keep_alive):
+                    return
+                continue
+            self._flush(out)
+            self._busy = True
+            asyncio.ensure_future(self._finish(reply, keep_alive))
+            return
+        self._flush(out)
+
+    async def _finish(self, pending: Awaitable[Reply], keep_alive: bool) -> None:
+        reply = await pending
+        self._busy = False
+        out: list[bytes] = []
+        if self._emit(out, reply, keep_alive):
+            self._flush(out)
+            if self._buffer:
+                self._serve()
+
+    def _emit(self, out: list[bytes], reply: Reply, keep_alive: bool) -> bool:
+        """Queue one answer; False when the connection is being closed."""
+        if isinstance(reply, _DropType):
+            out.clear()
+            self._close(abort=True)
+            return False
+        if keep_alive:
+            out.append(reply)
+            return True
+        out.append(_close_header(reply))
+        self._flush(out)
+        self._close()
+        return False
+
+    def _flush(self, out: list[bytes]) -> None:
+        if out and self._transport is not None:
+            self._transport.write(out[0] if len(out) == 1 else b"".join(out))
+        out.clear()
+
+    def _close(self, abort: bool = False) -> None:
+        self._closing = True
+        transport = self._transport
+        if transport is not None:
+            if abort:
+                transport.abort()
+            else:
+                transport.close()
+
+    def _next_request(self) -> tuple[Request, bool] | None:
+        buffer = self._buffer
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buffer) > MAX_HEAD_BYTES:
+                raise BadHttp("request head too large")
+            return None
+        lines = buffer[:end].decode("latin-1").split("\r\n")
+        try:
+            method, target, version = lines[0].split(" ")
+        except ValueError:
+            raise BadHttp(f"malformed request line {lines[0][:100]!r}") from None
+        if not version.startswith("HTTP/1."):
+            raise BadHttp(f"unsupported protocol {version[:20]!r}")
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise BadHttp(f"malformed header line {line[:100]!r}")
+            headers[name.strip().lower()] = value.strip()
+        body_start = end + 4
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            decoded = _dechunk(buffer, body_start)
+            if decoded is None:
+                return None
+            body, consumed = decoded
+        else:
+            length_text = headers.get("content-length", "0")
+            try:
+                length = int(length_text)
+            except ValueError:
+                raise BadHttp(f"bad Content-Length {length_text[:30]!r}") from None
+            if length < 0 or length > MAX_BODY_BYTES:
+                raise BadHttp(f"Content-Length {length} out of range")
+            if len(buffer) < body_start + length:
+                if not self._continued and headers.get("expect", "").lower() == "100-continue" and self._transport is not None:
+                    self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    self._continued = True
+                return None
+            body = bytes(buffer[body_start : body_start + length])
+            consumed = body_start + length
+        del buffer[:consumed]
+        self._continued = False
+        connection = headers.get("connection", "").lower()
+        keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
+        path, _, query = target.partition("?")
+        return Request(method, path, query, headers, body), keep_alive
+
+
+def _close_header(reply: bytes) -> bytes:
+    return reply.replace(b"\r\n", b"\r\nConnection: close\r\n", 1)
+
+
+def _dechunk(buffer: bytearray, start: int) -> tuple[bytes, int] | None:
+    """Decode a chunked body starting at `start`; None when more bytes are needed."""
+    parts: list[bytes] = []
+    position = start
+    total = 0
+    while True:
+        line_end = buffer.find(b"\r\n", position)
+        if line_end < 0:
+            return None
+        size_text = bytes(buffer[position:line_end]).split(b";")[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise BadHttp(f"bad chunk size {size_text[:20]!r}") from None
+        total += size
+        if total > MAX_BODY_BYTES:
+            raise BadHttp("chunked body too large")
+        data_start = line_end + 2
+        if size == 0:
+            trailer_end = buffer.find(b"\r\n\r\n", line_end)
+            if trailer_end == line_end:
+                return b"".join(parts), line_end + 4
+            if trailer_end < 0:
+                return None
+            return b"".join(parts), trailer_end + 4
+        if len(buffer) < data_start + size + 2:
+            return None
+        parts.append(bytes(buffer[data_start : data_start + size]))
+        position = data_start + size + 2
