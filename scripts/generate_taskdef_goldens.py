@@ -6,6 +6,8 @@ oracle's `perago extract` and stores, per module:
   <module>.json    the TaskDef the oracle wrote (only when extract succeeded)
   <module>.stderr  the oracle's diagnostics: `warning: ` / `error: ` lines, Python
                    warnings as `<Category>: <message>`, and the last line of a traceback
+and, from tests/authoring/modules/authoring_cases.py run in the oracle's interpreter,
+  cases.json       the outcome (value or error text) of every authoring API case
 The tests compare perago's own output with these files, so they need no oracle.
 
 Usage: scripts/generate_taskdef_goldens.py [--oracle /work/oracle/bin/perago] [MODULE ...]
@@ -71,7 +73,21 @@ def main() -> int:
             if diagnostics:
                 (GOLDEN / f"{module}.stderr").write_text("".join(f"{line}\n" for line in diagnostics), encoding="utf-8")
             print(f"{module}: exit {completed.returncode}, {len(diagnostics)} diagnostic line(s)")
+        if not args.modules:
+            _generate_cases(Path(args.oracle).parent / "python", env, Path(scratch))
     return 0
+
+
+def _generate_cases(oracle_python: Path, env: dict[str, str], scratch: Path) -> None:
+    program = (
+        "import json, sys, authoring_cases; "
+        "json.dump(authoring_cases.run_all(), sys.stdout, indent=2, ensure_ascii=False)"
+    )
+    completed = subprocess.run(
+        [str(oracle_python), "-c", program], capture_output=True, text=True, env=env, cwd=scratch, check=True
+    )
+    (GOLDEN / "cases.json").write_text(completed.stdout + "\n", encoding="utf-8")
+    print(f"cases.json: {completed.stdout.count(chr(10))} lines")
 
 
 def _oracle_env(scratch: Path) -> dict[str, str]:

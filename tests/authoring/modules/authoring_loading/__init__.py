@@ -1,0 +1,1 @@
+"""Modules that exercise load_module_task's selection rules."""
