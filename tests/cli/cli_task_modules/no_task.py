@@ -1,0 +1,3 @@
+"""A module that declares no task."""
+
+VALUE = 1
