@@ -5,6 +5,7 @@
 
 pub mod attempt;
 pub mod backoff;
+pub mod channel;
 pub mod clock;
 pub mod frame;
 pub mod gc;

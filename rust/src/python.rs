@@ -10,6 +10,10 @@ use pyo3::types::PyInt;
 use crate::backoff;
 use crate::lock::{self, LockError, RootLock};
 
+mod attempt;
+mod channel;
+mod supervisor;
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("RESTART_BACKOFF_SECONDS", backoff::RESTART_BACKOFF_SECONDS.to_vec())?;
@@ -17,6 +21,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("LOCK_FILE_NAME", lock::LOCK_FILE_NAME)?;
     m.add_function(wrap_pyfunction!(restart_backoff_seconds, m)?)?;
     m.add_class::<WorkspaceRootLock>()?;
+    supervisor::register(m)?;
+    channel::register(m)?;
+    attempt::register(m)?;
     Ok(())
 }
 

@@ -209,7 +209,7 @@ pub fn recv_with_fds(socket: BorrowedFd<'_>, buf: &mut [u8], dont_wait: bool) ->
 /// EINTR comes back as an `Interrupted` error so callers can run signal handlers.
 pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
     let mut pollfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    let millis = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
+    let millis = timeout.map_or(-1, |t| t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int);
     let ready = cvt(unsafe { libc::poll(&mut pollfd, 1, millis) })?;
     Ok(ready > 0)
 }
