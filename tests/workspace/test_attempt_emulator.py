@@ -56,8 +56,11 @@ def run(
         )
     finally:
         assert list(attempt_dir.iterdir()) == [], "the attempt workspace must be removed"
-    assert output.repository == repo.name and output.branch == branch and output.refType == "commit"
-    return output.ref
+    assert list(output) == ["workspace", "result"]
+    workspace = output["workspace"]
+    assert list(workspace) == ["repository", "branch", "refType", "ref"]
+    assert (workspace["repository"], workspace["branch"], workspace["refType"]) == (repo.name, branch, "commit")
+    return workspace["ref"]
 
 
 def edit(root: Path) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from loguru import logger
 
 from perago.guards import check_guardrails
-from perago.models import WorkspaceInput, WorkspaceOutput
+from perago.models import WorkspaceInput
 from perago.workspace.identity import PublicationIdentity
 from perago.workspace.keys import WorkspaceProjection
 from perago.workspace.runtime import LakeFSWorkspaceRuntime
@@ -31,7 +31,7 @@ from perago.workspace.staging import StagedWorkspace
 WORKSPACE_DIR_NAME = "ws"
 
 TaskBody = Callable[[Path], Any]
-"""Runs the task function on the attempt workspace and validates its result (kept by the caller)."""
+"""Runs the task function on the attempt workspace; returns its validated, JSON-ready result."""
 
 AttemptFence = Callable[[], None]
 """Reloads the attempt from Conductor and raises `StaleAttemptError` when it is no longer current."""
@@ -47,13 +47,14 @@ def run_workspace_attempt(
     runtime: LakeFSWorkspaceRuntime,
     fence: AttemptFence,
     run_body: TaskBody,
-) -> WorkspaceOutput:
-    """Download, guard, run, and complete one workspace attempt; returns `output.workspace`.
+) -> dict[str, Any]:
+    """Download, guard, run, and complete one workspace attempt; returns the Conductor `output`.
 
     `spec` is the task's `WorkspaceSpec` (prefix, pre, post, read_only); `attempt` the
     attempt snapshot (workflow_instance_id, task_id, retry_count, reference_task_name,
-    seq, iteration, task_def_name). `workspace.ref` of the result is the input commit
-    (read-only, unchanged workspace) or the commit publication left at the branch head.
+    seq, iteration, task_def_name). The output is `{"workspace": {...}, "result": ...}`;
+    `workspace.ref` is the input commit (read-only, unchanged workspace) or the commit
+    publication left at the head of the branch.
     """
     workspace_input = (
         workspace if isinstance(workspace, WorkspaceInput) else WorkspaceInput.model_validate(workspace)
@@ -69,10 +70,10 @@ def run_workspace_attempt(
     try:
         manifest = runtime.download(repository, input_ref, projection, root)
         check_guardrails(root, spec.pre, "pre")
-        run_body(root)
+        result = run_body(root)
         check_guardrails(root, spec.post, "post")
         if spec.read_only:
-            return workspace_input.published_output(input_ref)
+            return _output(workspace_input, input_ref, result)
 
         changes = runtime.detect_changes(root, manifest, projection)
         fence()
@@ -81,7 +82,7 @@ def run_workspace_attempt(
         else:
             ref = _stage_and_publish(runtime, identity, repository, branch, input_ref, changes, fence)
         runtime.sweep_if_due(repository)
-        return workspace_input.published_output(ref)
+        return _output(workspace_input, ref, result)
     finally:
         _remove_workspace(root, identity)
 
@@ -101,6 +102,13 @@ def _stage_and_publish(
         return runtime.publish(identity, repository, branch, input_ref, staged)
     finally:
         runtime.discard(staged)
+
+
+def _output(workspace_input: WorkspaceInput, ref: str, result: Any) -> dict[str, Any]:
+    return {
+        "workspace": workspace_input.published_output(ref).model_dump(mode="json"),
+        "result": result,
+    }
 
 
 def _prepare_empty_directory(root: Path) -> None:
@@ -153,7 +161,7 @@ class LakeFSWorkspaceAttempts:
         self._attempt_directory = attempt_directory
         self._fence = fence
 
-    def run_attempt(self, attempt: Any, workspace: WorkspaceInput, body: TaskBody) -> WorkspaceOutput:
+    def run_attempt(self, attempt: Any, workspace: WorkspaceInput, body: TaskBody) -> dict[str, Any]:
         with self._attempt_directory(attempt) as attempt_dir:
             return run_workspace_attempt(
                 workspace=workspace,

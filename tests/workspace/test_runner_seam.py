@@ -1,0 +1,104 @@
+"""The workspace runtime plugged into the attempt runner: Conductor task in, result out."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from perago import StaleAttemptError, WorkspaceSpec, task
+from perago.attempt import Attempt, AttemptRunner
+from perago.workspace import LakeFSWorkspaceAttempts
+from perago.workspace.runtime import LakeFSWorkspaceRuntime
+
+from .conftest import Repo
+
+
+class Params(BaseModel):
+    text: str
+
+
+class Output(BaseModel):
+    files: int
+
+
+@task(name="test.render", owner_email="team@example.com", workspace=WorkspaceSpec(prefix="/data"))
+def render(workspace: Path, params: Params) -> Output:
+    if params.text == "symlink":
+        (workspace / "link").symlink_to("/etc/passwd")
+    (workspace / "edit.txt").write_text(params.text)
+    return Output(files=sum(1 for _ in workspace.rglob("*")))
+
+
+def runner(runtime: LakeFSWorkspaceRuntime, tmp_path: Path, *, stale: bool = False) -> AttemptRunner:
+    @contextlib.contextmanager
+    def attempt_directory(attempt: Attempt) -> Iterator[Path]:
+        directory = tmp_path / f"task_id={attempt.snapshot.task_id}-exec={attempt.execution_id}"
+        directory.mkdir()
+        yield directory
+        directory.rmdir()
+
+    def fence(attempt: Attempt) -> None:
+        if stale:
+            raise StaleAttemptError(attempt.snapshot.task_id)
+
+    definition = render.__perago_task__  # type: ignore[attr-defined]
+    return AttemptRunner(
+        definition,
+        worker_id="renderBroker",
+        failure_reason_max_length=500,
+        workspace_runtime=LakeFSWorkspaceAttempts(
+            runtime, definition.workspace, attempt_directory=attempt_directory, fence=fence
+        ),
+    )
+
+
+def conductor_task(repo: Repo, text: str) -> dict[str, Any]:
+    return {
+        "taskId": f"t-{uuid.uuid4().hex[:6]}",
+        "workflowInstanceId": "wf-seam",
+        "retryCount": 0,
+        "taskDefName": "test.render",
+        "referenceTaskName": "render_ref",
+        "seq": 1,
+        "status": "IN_PROGRESS",
+        "inputData": {
+            "workspace": {"repository": repo.name, "branch": "main", "refType": "commit", "ref": repo.initial},
+            "params": {"text": text},
+        },
+    }
+
+
+def test_completed_attempt_reports_the_published_ref_and_the_result(
+    repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    result = runner(runtime, tmp_path).run(conductor_task(repo, "hello")).result
+    assert result.status == "COMPLETED", result.reason_for_incompletion
+    head = repo.head()
+    assert result.output == {
+        "workspace": {"repository": repo.name, "branch": "main", "refType": "commit", "ref": head.id},
+        "result": {"files": 5},
+    }
+    assert head.parents == (repo.initial,)
+    assert repo.tree(head.id)["data/edit.txt"] == b"hello"
+
+
+def test_symlink_is_a_terminal_failure_naming_the_path(
+    repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    result = runner(runtime, tmp_path).run(conductor_task(repo, "symlink")).result
+    assert result.status == "FAILED_WITH_TERMINAL_ERROR"
+    assert result.reason_for_incompletion == "workspace publication does not support symlinks: link"
+    assert repo.head().id == repo.initial
+
+
+def test_stale_attempt_is_a_retryable_failure_and_publishes_nothing(
+    repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    result = runner(runtime, tmp_path, stale=True).run(conductor_task(repo, "late")).result
+    assert result.status == "FAILED"
+    assert repo.head().id == repo.initial
