@@ -1,6 +1,7 @@
 """perago: Conductor task workers as typed Python functions, over LakeFS-versioned workspaces."""
 
 from perago._core import __version__
+from perago.config import ConductorConfig, ExecutionMode, LakeFSConfig, MetricsConfig, RuntimeConfig, load_runtime_config
 from perago.errors import (
     GuardrailViolation,
     PostGuardrailViolation,
@@ -55,4 +56,10 @@ __all__ = [
     "build_taskdef",
     "write_taskdef",
     "WorkspaceSpec",
+    "load_runtime_config",
+    "RuntimeConfig",
+    "ConductorConfig",
+    "LakeFSConfig",
+    "MetricsConfig",
+    "ExecutionMode",
 ]
