@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -35,6 +36,7 @@ from .messages import Request, Response, json_response
 from .model import Entry
 
 API_PREFIX = "/api/v1"
+_INLINE_FILE_BYTES = 256 * 1024  # smaller object bodies go out in the same send as the headers
 log = logging.getLogger("perago.testing.lakefs")
 
 
@@ -216,25 +218,36 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def _send(self, response: Response) -> None:
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
+        """Write status, headers and (small) body in one send; large files follow via sendfile."""
+        lines = [
+            f"HTTP/1.1 {response.status} {self.responses.get(response.status, ('',))[0]}",
+            f"Server: {self.server_version}",
+            f"Date: {self.date_time_string()}",
+        ]
+        lines.extend(f"{name}: {value}" for name, value in response.headers.items())
         no_body = response.status in (204, 304)
+        payload = b"" if no_body or self.command == "HEAD" else response.body
+        stream: Optional[tuple[Path, int, int]] = None
         if not no_body:
             length = response.file[2] if response.file is not None else len(response.body)
-            self.send_header("Content-Length", str(length))
+            lines.append(f"Content-Length: {length}")
+            if response.file is not None and self.command != "HEAD" and length:
+                path, offset, count = response.file
+                if count <= _INLINE_FILE_BYTES:
+                    with open(path, "rb") as source:
+                        source.seek(offset)
+                        payload = source.read(count)
+                else:
+                    stream = response.file
         if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if no_body or self.command == "HEAD":
-            return
-        if response.file is not None:
-            path, offset, count = response.file
-            if count:
-                with open(path, "rb") as source:
-                    self.connection.sendfile(source, offset, count)
-        elif response.body:
-            self.wfile.write(response.body)
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        self.log_request(response.status)
+        self.wfile.write(head + payload)
+        if stream is not None:
+            path, offset, count = stream
+            with open(path, "rb") as source:
+                self.connection.sendfile(source, offset, count)
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
