@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +10,7 @@ from pydantic import BaseModel
 
 from perago import StaleAttemptError, WorkspaceSpec, task
 from perago.attempt import Attempt, AttemptRunner
-from perago.workspace import LakeFSWorkspaceAttempts
+from perago.workspace import LakeFSWorkspaceAttempts, core_attempt_directory
 from perago.workspace.runtime import LakeFSWorkspaceRuntime
 
 from .conftest import Repo
@@ -35,13 +33,6 @@ def render(workspace: Path, params: Params) -> Output:
 
 
 def runner(runtime: LakeFSWorkspaceRuntime, tmp_path: Path, *, stale: bool = False) -> AttemptRunner:
-    @contextlib.contextmanager
-    def attempt_directory(attempt: Attempt) -> Iterator[Path]:
-        directory = tmp_path / f"task_id={attempt.snapshot.task_id}-exec={attempt.execution_id}"
-        directory.mkdir()
-        yield directory
-        directory.rmdir()
-
     def fence(attempt: Attempt) -> None:
         if stale:
             raise StaleAttemptError(attempt.snapshot.task_id)
@@ -52,7 +43,10 @@ def runner(runtime: LakeFSWorkspaceRuntime, tmp_path: Path, *, stale: bool = Fal
         worker_id="renderBroker",
         failure_reason_max_length=500,
         workspace_runtime=LakeFSWorkspaceAttempts(
-            runtime, definition.workspace, attempt_directory=attempt_directory, fence=fence
+            runtime,
+            definition.workspace,
+            attempt_directory=core_attempt_directory(tmp_path / "root"),
+            fence=fence,
         ),
     )
 
@@ -78,6 +72,7 @@ def test_completed_attempt_reports_the_published_ref_and_the_result(
 ) -> None:
     result = runner(runtime, tmp_path).run(conductor_task(repo, "hello")).result
     assert result.status == "COMPLETED", result.reason_for_incompletion
+    assert list((tmp_path / "root").iterdir()) == [], "the attempt directory is removed"
     head = repo.head()
     assert result.output == {
         "workspace": {"repository": repo.name, "branch": "main", "refType": "commit", "ref": head.id},

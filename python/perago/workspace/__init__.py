@@ -4,7 +4,11 @@ The attempt runner calls `run_workspace_attempt` with one shared `LakeFSWorkspac
 `publish` documents the publication protocol.
 """
 
-from perago.workspace.attempt import LakeFSWorkspaceAttempts, run_workspace_attempt
+from perago.workspace.attempt import (
+    LakeFSWorkspaceAttempts,
+    core_attempt_directory,
+    run_workspace_attempt,
+)
 from perago.workspace.errors import (
     ForeignCommitError,
     LakeFSError,
@@ -24,6 +28,7 @@ __all__ = [
     "PublishDeadlineExceeded",
     "StagedWorkspace",
     "WorkspaceContractError",
+    "core_attempt_directory",
     "run_workspace_attempt",
     "sweep_stale_staging_branches",
 ]

@@ -12,23 +12,28 @@ only ever writes under `<attempt_dir>/ws`, which it creates and always removes.
 from __future__ import annotations
 
 import shutil
+import contextlib
 import os
 import stat
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
+from perago._core import (
+    ATTEMPT_WORKSPACE_DIR_NAME,
+    create_attempt_workspace,
+    remove_attempt_workspace,
+)
 from perago.guards import check_guardrails
 from perago.models import WorkspaceInput
 from perago.workspace.identity import PublicationIdentity
 from perago.workspace.keys import WorkspaceProjection
 from perago.workspace.runtime import LakeFSWorkspaceRuntime
 from perago.workspace.staging import StagedWorkspace
-
-WORKSPACE_DIR_NAME = "ws"
 
 TaskBody = Callable[[Path], Any]
 """Runs the task function on the attempt workspace; returns its validated, JSON-ready result."""
@@ -62,7 +67,7 @@ def run_workspace_attempt(
     identity = PublicationIdentity.of(attempt, execution_id)
     projection = WorkspaceProjection.for_spec_prefix(spec.prefix)
     repository, branch = workspace_input.repository, workspace_input.branch
-    root = Path(attempt_dir) / WORKSPACE_DIR_NAME
+    root = Path(attempt_dir) / ATTEMPT_WORKSPACE_DIR_NAME
 
     runtime.check_server()
     input_ref = runtime.resolve_input_ref(repository, workspace_input.ref)
@@ -173,3 +178,39 @@ class LakeFSWorkspaceAttempts:
                 fence=lambda: self._fence(attempt),
                 run_body=body,
             )
+
+
+def core_attempt_directory(root: Path) -> Callable[[Any], AbstractContextManager[Path]]:
+    """`attempt_directory` for `LakeFSWorkspaceAttempts` backed by the Rust core's helpers.
+
+    Creates `<root>/task_id=…-exec=…/` with `meta.json` and `ws/` for a `perago.attempt.Attempt`
+    and removes it afterwards (a removal error is logged; GC is the backstop).
+    """
+
+    @contextlib.contextmanager
+    def attempt_directory(attempt: Any) -> Iterator[Path]:
+        snapshot = attempt.snapshot
+        created = create_attempt_workspace(
+            root,
+            workflow_instance_id=snapshot.workflow_instance_id,
+            task_id=snapshot.task_id,
+            execution_id=attempt.execution_id,
+            retry_count=snapshot.retry_count,
+            task_def_name=snapshot.task_def_name,
+            owner_worker_id=attempt.worker_id,
+            owner_token=uuid.uuid4().hex,
+        )
+        try:
+            yield Path(created.dir)
+        finally:
+            try:
+                remove_attempt_workspace(created.dir)
+            except OSError as error:
+                logger.error(
+                    "failed to clean attempt-local workspace",
+                    workspace_dir=str(created.dir),
+                    task_id=snapshot.task_id,
+                    error=str(error),
+                )
+
+    return attempt_directory
