@@ -100,6 +100,11 @@ _WORKFLOWDEF_FIELDS: dict[str, tuple[Any, str]] = {
 INT_MAX = 2**31 - 1
 
 
+def java_text(value: Any) -> str:
+    """How Java's String.format renders a boxed value: None is `null`."""
+    return "null" if value is None else str(value)
+
+
 def _coerce(value: Any, kind: str, where: str) -> Any:
     """Jackson-style scalar coercion; anything it would refuse becomes a 500 parse error."""
     if value is None:
@@ -366,7 +371,7 @@ class MetadataStore:
             chosen = max(versions) if version is None else version
             if chosen in versions:
                 return versions[chosen]
-        raise NotFound(f"No such workflow found by name: {name}, version: {version}")
+        raise NotFound(f"No such workflow found by name: {name}, version: {java_text(version)}")
 
     def find_workflowdef(self, name: str, version: int | None) -> dict[str, Any] | None:
         versions = self.workflowdefs.get(name)

@@ -33,6 +33,7 @@ from perago.testing.conductor.errors import (
 )
 from perago.testing.conductor.faults import NO_FAULT, FaultDecision, FaultPlan
 from perago.testing.conductor.http11 import DROP, Reply, Request, response
+from perago.testing.conductor.metadata import java_text
 from perago.testing.conductor.queues import queue_name
 from perago.testing.conductor.records import TaskRecord, dumps
 from perago.testing.conductor.task_result import RESULT_STATUSES, RESULT_STATUSES_WITH_CANCELED, parse_task_result
@@ -491,7 +492,7 @@ class ConductorApp:
         name = params["name"]
         definition = self.engine.metadata.find_workflowdef(name, version)
         if definition is None:
-            raise NotFound(f"No such workflow found by name: {name}, version: {version}")
+            raise NotFound(f"No such workflow found by name: {name}, version: {java_text(version)}")
         workflow = self.engine.start_workflow(
             self.engine.plan_for(definition), workflow_input, _first(query, "correlationId"), priority  # type: ignore[arg-type]
         )
@@ -522,7 +523,7 @@ class ConductorApp:
         else:
             definition = self.engine.metadata.find_workflowdef(name, version)
             if definition is None:
-                raise NotFound(f"No such workflow defined. name={name}, version={version}")
+                raise NotFound(f"No such workflow defined. name={name}, version={java_text(version)}")
             plan = self.engine.plan_for(definition)
         workflow = self.engine.start_workflow(
             plan, workflow_input, body.get("correlationId"), priority, task_to_domain, body.get("createdBy")
