@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -146,6 +147,7 @@ class ConductorApp:
         )
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._fault = NO_FAULT  # the current request's faults, read by the poll handlers
+        self.request_counts: dict[str, int] = defaultdict(int)
         engine.on_push = self._wake
         self._routes: dict[int, list[_Route]] = {}
         self._register_routes()
@@ -224,6 +226,7 @@ class ConductorApp:
             return self._unknown_path(unknown.path)
         except ConductorError as error:
             return error_reply(error)
+        self.request_counts[route.endpoint] += 1
         fault = self.faults.decide(route.endpoint) if self.faults is not None else NO_FAULT
         if fault.latency > 0:
             return self._delayed(route, params, request, fault)

@@ -120,6 +120,7 @@ class ConductorEmulator:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: Listener | None = None
+        self._app: ConductorApp | None = None
         self._process: subprocess.Popen[str] | None = None
 
     @property
@@ -134,6 +135,12 @@ class ConductorEmulator:
     def pid(self) -> int | None:
         """Process id of the child emulator (`in_process=False`), else None."""
         return self._process.pid if self._process is not None else None
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests served so far per endpoint name (see faults.ENDPOINTS); in-process mode only."""
+        if self._app is None:
+            raise RuntimeError("request_counts() needs a running in-process emulator")
+        return dict(self._app.request_counts)
 
     @property
     def manual_clock(self) -> ManualClock:
@@ -191,6 +198,7 @@ class ConductorEmulator:
     def _start_thread(self) -> None:
         engine = Engine(self.settings, self.clock, self._seed)
         app = ConductorApp(engine, self.faults)
+        self._app = app
         loop = new_event_loop()
         ready = threading.Event()
         failure: list[BaseException] = []

@@ -1,0 +1,72 @@
+"""Spec conductor-api.md §12 item 31: the official conductor-python SDK as a client.
+
+A real `TaskHandler` (its default process isolation, in a child process) completes
+3-step chains, once against the modern (3.32) profile, where it uses update-v2, and once
+against a server whose update-v2 route answers 404, where it must fall back to v1.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Api, fast_taskdef
+
+from perago.testing.conductor import ConductorEmulator
+
+WORKER_SCRIPT = Path(__file__).parent / "peers" / "sdk_worker.py"
+TYPES = ("sdk_a", "sdk_b", "sdk_c")
+
+
+def _register_chain(api: Api) -> None:
+    api.register_taskdefs(*(fast_taskdef(task_type) for task_type in TYPES))
+    tasks = [
+        {"name": TYPES[0], "taskReferenceName": "a", "inputParameters": {"value": "${workflow.input.value}"}},
+        {"name": TYPES[1], "taskReferenceName": "b", "inputParameters": {"value": "${a.output.value}"}},
+        {"name": TYPES[2], "taskReferenceName": "c", "inputParameters": {"value": "${b.output.value}"}},
+    ]
+    assert api.register_workflow("sdk_chain", tasks, outputParameters={"result": "${c.output.value}"}).status_code == 200
+
+
+def _run_sdk_workers_until_done(conductor: ConductorEmulator, workflows: int) -> list[dict]:
+    api = Api(conductor.url)
+    _register_chain(api)
+    ids = [api.start("sdk_chain", {"value": index}) for index in range(workflows)]
+    env = {**os.environ, "CONDUCTOR_SERVER_URL": conductor.url}
+    worker = subprocess.Popen([sys.executable, str(WORKER_SCRIPT), *TYPES], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        pending = set(ids)
+        while pending and time.monotonic() < deadline and worker.poll() is None:
+            pending = {workflow_id for workflow_id in pending if api.workflow(workflow_id)["status"] == "RUNNING"}
+            time.sleep(0.2)
+    finally:
+        worker.terminate()
+        try:
+            output, _ = worker.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            output, _ = worker.communicate()
+    finished = [api.workflow(workflow_id) for workflow_id in ids]
+    api.close()
+    assert not pending, f"SDK workers left {len(pending)} workflows running; worker said:\n{output.decode(errors='replace')[-3000:]}"
+    return finished
+
+
+@pytest.mark.parametrize("profile", ["modern", "v2-route-missing"])
+def test_sdk_task_handler_completes_chains(profile: str) -> None:
+    settings = {} if profile == "modern" else {"update_v2_status": 404}
+    with ConductorEmulator(**settings) as conductor:
+        workflows = _run_sdk_workers_until_done(conductor, 5)
+        counts = conductor.request_counts()
+    assert [workflow["status"] for workflow in workflows] == ["COMPLETED"] * 5
+    assert [workflow["output"] for workflow in workflows] == [{"result": index + 3} for index in range(5)]
+    assert counts["batch_poll"] > 0
+    if profile == "modern":
+        assert counts["update_v2"] >= 15
+    else:
+        assert counts["update"] >= 15  # every result re-sent through v1 after the 404
