@@ -1,0 +1,290 @@
+"""Per-process JSONL logs: file layout, record format, UTC+08:00, rotation, retention, secrets."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from loguru import logger
+
+from perago import load_runtime_config
+from perago.path_segment import safe_segment
+from perago.runtime_logging import (
+    configure_jsonl_logging,
+    configure_process_logging,
+    log_file_path,
+    log_process_started,
+)
+
+STARTED = r"pid=(\d+)__started=(\d{8}T\d{6}\+0800)"
+ROTATED_SUFFIX = r"\.\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_\d{6}(\.\d+)?\.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def restore_loguru() -> Iterator[None]:
+    yield
+    logger.remove()
+    logger.configure(patcher=None, extra={})
+    logger.add(sys.stderr)
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    logger.complete()
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def configure(tmp_path: Path, **overrides: Any) -> Path:
+    options: dict[str, Any] = {
+        "log_root": tmp_path,
+        "module_target": "app.workers.features_build",
+        "worker_id": "prodFeat0001",
+        "max_bytes": 100 * 1024 * 1024,
+        "retention": timedelta(days=30),
+    }
+    options.update(overrides)
+    return configure_jsonl_logging(**options)
+
+
+@pytest.mark.parametrize(
+    ("value", "segment"),
+    [
+        ("app.workers.features_build", "app.workers.features_build"),
+        ("prodFeat0001", "prodFeat0001"),
+        ("a/b\\c d", "a_b_c_d"),
+        ("../..", "unknown"),
+        ("__x__", "x"),
+        ("", "unknown"),
+        ("wörk//task", "w_rk_task"),
+        (42, "42"),
+    ],
+)
+def test_safe_segment_examples(value: object, segment: str) -> None:
+    assert safe_segment(value) == segment
+
+
+@given(st.text(max_size=40))
+def test_safe_segment_is_always_one_harmless_path_component(value: str) -> None:
+    segment = safe_segment(value)
+    assert re.fullmatch(r"[A-Za-z0-9_.=-]+", segment)
+    assert segment not in {".", ".."} and not segment.startswith((".", "_")) and not segment.endswith((".", "_"))
+    assert safe_segment(segment) == segment
+
+
+def test_file_path_layout_uses_utc_plus_8() -> None:
+    started = datetime(2026, 5, 20, 6, 30, 15, tzinfo=timezone.utc)
+    path = log_file_path(Path("/var/log/perago"), "app.workers.features_build", "prodFeat0001", pid=42118, started=started)
+    assert path == Path(
+        "/var/log/perago/app.workers.features_build/worker_id=prodFeat0001/pid=42118__started=20260520T143015+0800.jsonl"
+    )
+    odd = log_file_path(Path("/l"), "../x", "a b", pid=1, started=started)
+    assert odd == Path("/l/x/worker_id=a_b/pid=1__started=20260520T143015+0800.jsonl")
+
+
+def test_configure_creates_the_file_under_the_configured_root(tmp_path: Path) -> None:
+    config = load_runtime_config(
+        "app.workers.features_build", process_env={"PERAGO_LOG_ROOT": str(tmp_path)}, probe_roots=False
+    )
+    log_file = configure_process_logging(config, module_target="app.workers.features_build", worker_id="prodFeat0001")
+    assert log_file.parent == tmp_path / "app.workers.features_build" / "worker_id=prodFeat0001"
+    match = re.fullmatch(STARTED + r"\.jsonl", log_file.name)
+    assert match and int(match.group(1)) == os.getpid()
+    started = datetime.strptime(match.group(2), "%Y%m%dT%H%M%S%z")
+    assert abs(started - datetime.now(timezone.utc)) < timedelta(hours=1)
+    logger.info("hello")
+    assert [r["record"]["message"] for r in records(log_file)] == ["hello"]
+
+
+def test_startup_record_and_format(tmp_path: Path) -> None:
+    log_file = configure(tmp_path)
+    log_process_started("broker", worker_id="prodFeatBroker", module_target="app.workers.features_build", log_file=log_file)
+    log_process_started("executor", worker_id="prodFeat0001", module_target="app.workers.features_build", log_file=log_file)
+    log_process_started("runner", worker_id="prodFeatBroker", module_target="app.workers.features_build", log_file=log_file)
+    lines = records(log_file)
+    assert [line["record"]["message"] for line in lines] == [
+        "process broker started",
+        "process executor started",
+        "thread runner started",
+    ]
+    first = lines[0]
+    assert set(first) == {"text", "record"}
+    assert set(first["record"]) >= {
+        "elapsed", "exception", "extra", "file", "function", "level", "line",
+        "message", "module", "name", "process", "thread", "time",
+    }
+    assert first["record"]["extra"] == {
+        "worker_id": "prodFeatBroker",
+        "module_target": "app.workers.features_build",
+        "log_file": str(log_file),
+    }
+    assert first["record"]["level"]["name"] == "INFO" and first["record"]["exception"] is None
+    assert first["record"]["process"]["id"] == os.getpid()
+    assert re.fullmatch(
+        r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} \| INFO     \| perago\.runtime_logging:log_process_started:\d+ - process broker started\n",
+        first["text"],
+    )
+
+
+def test_every_record_carries_the_worker_id(tmp_path: Path) -> None:
+    log_file = configure(tmp_path)
+    logger.info("plain")
+    logger.bind(task_id="t-1").warning("bound")
+    lines = records(log_file)
+    assert [line["record"]["extra"] for line in lines] == [
+        {"worker_id": "prodFeat0001"},
+        {"worker_id": "prodFeat0001", "task_id": "t-1"},
+    ]
+
+
+def test_times_are_utc_plus_8_whatever_the_host_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        log_file = configure(tmp_path)
+        logger.info("zoned")
+        record = records(log_file)[0]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    shown = datetime.fromisoformat(record["record"]["time"]["repr"])
+    assert record["record"]["time"]["repr"].endswith("+08:00")
+    assert shown.timestamp() == pytest.approx(record["record"]["time"]["timestamp"])
+    assert record["text"][:19] == shown.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_configure_removes_previous_sinks(tmp_path: Path) -> None:
+    seen: list[str] = []
+    logger.add(seen.append, format="{message}")
+    configure(tmp_path)
+    logger.info("only in the file")
+    logger.complete()
+    assert seen == []
+
+
+def test_rotation_renames_full_files_and_keeps_every_record(tmp_path: Path) -> None:
+    log_file = configure(tmp_path, max_bytes=4096)
+    for index in range(40):
+        logger.info("record {} {}", index, "x" * 200)
+    logger.complete()
+    files = sorted(log_file.parent.iterdir())
+    rotated = [f for f in files if f != log_file]
+    assert len(rotated) >= 2
+    stem = re.escape(log_file.name[: -len(".jsonl")])
+    for path in rotated:
+        assert re.fullmatch(stem + ROTATED_SUFFIX, path.name), path.name
+        assert path.stat().st_size <= 4096
+    messages = [
+        json.loads(line)["record"]["message"]
+        for path in files
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    assert sorted(messages, key=lambda m: int(m.split()[1])) == [f"record {i} {'x' * 200}" for i in range(40)]
+
+
+def test_retention_deletes_old_rotated_files_of_this_sink_only(tmp_path: Path) -> None:
+    log_file = configure(tmp_path, max_bytes=2048, retention=timedelta(days=1))
+    stem = log_file.name[: -len(".jsonl")]
+    own_old = log_file.parent / f"{stem}.2020-01-01_00-00-00_000000.jsonl"
+    other_old = log_file.parent / "pid=1__started=20200101T000000+0800.jsonl"
+    own_recent = log_file.parent / f"{stem}.2099-01-01_00-00-00_000000.jsonl"
+    long_ago = time.time() - 3 * 86400
+    for path in (own_old, other_old, own_recent):
+        path.write_text("{}\n")
+    for path in (own_old, other_old):
+        os.utime(path, (long_ago, long_ago))
+    for index in range(20):
+        logger.info("filler {} {}", index, "y" * 200)
+    logger.complete()
+    assert not own_old.exists()
+    assert other_old.exists() and own_recent.exists()
+
+
+LAKEFS_SECRET = "lakefs-s3cr3t-value"
+AUTH_SECRET = "conductor-auth-s3cr3t"
+
+
+def configure_with_secrets(tmp_path: Path) -> Path:
+    config = load_runtime_config(
+        "app.x",
+        process_env={
+            "PERAGO_LOG_ROOT": str(tmp_path),
+            "CONDUCTOR_SERVER_URL": "http://c/api",
+            "CONDUCTOR_AUTH_KEY": "key-id",
+            "CONDUCTOR_AUTH_SECRET": AUTH_SECRET,
+            "LAKECTL_SERVER_ENDPOINT_URL": "http://lakefs",
+            "LAKECTL_CREDENTIALS_ACCESS_KEY_ID": "AKIA",
+            "LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY": LAKEFS_SECRET,
+        },
+        probe_roots=False,
+    )
+    return configure_process_logging(config, module_target="app.x", worker_id="appx0001")
+
+
+class Leaky:
+    def __str__(self) -> str:
+        return f"Leaky({LAKEFS_SECRET})"
+
+
+def test_no_secret_reaches_any_record(tmp_path: Path) -> None:
+    log_file = configure_with_secrets(tmp_path)
+    basic = base64.b64encode(f"AKIA:{LAKEFS_SECRET}".encode()).decode()
+    logger.info("connecting with {} and {}", LAKEFS_SECRET, AUTH_SECRET)
+    logger.info("Authorization: Basic {}", basic)
+    logger.bind(headers={"Authorization": [AUTH_SECRET]}, obj=Leaky(), count=3).info("bound values")
+    try:
+        try:
+            raise KeyError(f"token {AUTH_SECRET}")
+        except KeyError as inner:
+            error = ConnectionError(f"http://AKIA:{LAKEFS_SECRET}@lakefs refused")
+            error.add_note(f"retrying with {AUTH_SECRET}")
+            raise error from inner
+    except ConnectionError:
+        logger.exception("upload failed")
+    logger.complete()
+    text = log_file.read_text(encoding="utf-8")
+    assert LAKEFS_SECRET not in text and AUTH_SECRET not in text and basic not in text
+    lines = records(log_file)
+    assert lines[0]["record"]["message"] == "connecting with ********** and **********"
+    assert lines[2]["record"]["extra"]["headers"] == {"Authorization": ["**********"]}
+    assert lines[2]["record"]["extra"]["obj"] == "Leaky(**********)"
+    assert lines[2]["record"]["extra"]["count"] == 3
+    failure = lines[3]
+    assert failure["record"]["exception"] == {
+        "type": "ConnectionError",
+        "value": "http://AKIA:**********@lakefs refused",
+        "traceback": True,
+    }
+    assert "KeyError: 'token **********'" in failure["text"]
+    assert "retrying with **********" in failure["text"]
+    assert "The above exception was the direct cause" in failure["text"]
+
+
+def test_exceptions_without_secrets_are_logged_untouched(tmp_path: Path) -> None:
+    log_file = configure_with_secrets(tmp_path)
+    try:
+        {}["missing"]
+    except KeyError:
+        logger.exception("lookup failed")
+    record = records(log_file)[0]
+    assert record["record"]["exception"] == {"type": "KeyError", "value": "'missing'", "traceback": True}
+    assert "KeyError: 'missing'" in record["text"]
+
+
+def test_tracebacks_do_not_render_local_variables(tmp_path: Path) -> None:
+    log_file = configure(tmp_path)
+    password = "local-only-value"
+    try:
+        raise RuntimeError("boom" + password[:0])  # diagnose=True would print `password`
+    except RuntimeError:
+        logger.exception("failed")
+    assert "local-only-value" not in records(log_file)[0]["text"]
