@@ -388,3 +388,17 @@ def test_the_secret_never_appears_in_failure_reasons(lakefs: Any, repo: Repo, tm
         runtime.check_server()
     assert raised.value.status == 401
     assert secret not in str(raised.value) and secret not in repr(runtime.client)
+
+
+def test_runtime_from_config_reads_the_lakectl_settings(lakefs: Any) -> None:
+    from perago.config import LakeFSConfig
+
+    env = lakefs.env()
+    config = LakeFSConfig(
+        endpoint_url=env["LAKECTL_SERVER_ENDPOINT_URL"],
+        access_key_id=env["LAKECTL_CREDENTIALS_ACCESS_KEY_ID"],
+        secret_access_key=env["LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY"],
+    )
+    runtime = LakeFSWorkspaceRuntime.from_config(config)
+    assert runtime.client.endpoint == lakefs.api_url
+    assert runtime.check_server() == lakefs.version

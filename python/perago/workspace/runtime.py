@@ -17,11 +17,12 @@ from typing import Any
 
 from loguru import logger
 
+from perago.config import LakeFSConfig
 from perago.errors import RuntimeConfigError
 from perago.workspace.errors import LakeFSError, WorkspaceContractError
 from perago.workspace.identity import PublicationIdentity
 from perago.workspace.keys import WorkspaceProjection
-from perago.workspace.lakefs_client import DEFAULT_CALL_TIMEOUT_SECONDS, LakeFSClient
+from perago.workspace.lakefs_client import LakeFSClient
 from perago.workspace.manifest import ChangeSet, Manifest, scan_changes
 from perago.workspace.publish import DEFAULT_PUBLISH_DEADLINE_SECONDS, Deadline, Publisher
 from perago.workspace.staging import (
@@ -69,17 +70,13 @@ class LakeFSWorkspaceRuntime:
 
     @classmethod
     def from_config(
-        cls, config: Any, *, publish_budget: Any = None, concurrency: int = DEFAULT_CONCURRENCY
+        cls, config: LakeFSConfig, *, publish_budget: Any = None, concurrency: int = DEFAULT_CONCURRENCY
     ) -> LakeFSWorkspaceRuntime:
-        """Build from `perago.config.LakeFSConfig` (endpoint, access key id, secret)."""
-        secret = _first_attr(config, "secret_access_key", "secret")
-        if hasattr(secret, "get_secret_value"):
-            secret = secret.get_secret_value()
+        """One runtime per executor process (or per thread-mode worker) from the LAKECTL_* settings."""
         client = LakeFSClient(
-            str(_first_attr(config, "endpoint_url", "endpoint")),
-            str(_first_attr(config, "access_key_id", "access_key")),
-            str(secret),
-            call_timeout_seconds=DEFAULT_CALL_TIMEOUT_SECONDS,
+            config.endpoint_url,
+            config.access_key_id,
+            config.secret_access_key.get_secret_value(),
         )
         return cls(client, publish_budget=publish_budget, concurrency=concurrency)
 
@@ -189,10 +186,3 @@ class LakeFSWorkspaceRuntime:
             deadline=Deadline(seconds, f"publication to {repository}/{branch}"),
         )
 
-
-def _first_attr(config: Any, *names: str) -> Any:
-    for name in names:
-        value = getattr(config, name, None)
-        if value is not None:
-            return value
-    raise RuntimeConfigError(f"lakeFS configuration has no {' or '.join(names)}")
