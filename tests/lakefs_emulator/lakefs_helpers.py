@@ -26,3 +26,17 @@ def api_error(status: int, call, *args: object, **kwargs: object) -> ApiExceptio
         call(*args, **kwargs)
     assert caught.value.status == status, caught.value
     return caught.value
+
+
+def publish_from_another_process(url: str, key: str, secret: str, repo: str, worker: str) -> tuple[str, str]:
+    """Stage 20 objects on a hidden branch and squash-merge them into `target-<worker>`."""
+    sdk = LakeFSClient(lakefs_sdk.Configuration(host=url, username=key, password=secret))
+    target, stage = f"target-{worker}", f"stage-{worker}"
+    base = sdk.branches_api.create_branch(repo, lakefs_sdk.BranchCreation(name=target, source="main"))
+    sdk.branches_api.create_branch(repo, lakefs_sdk.BranchCreation(name=stage, source=base, hidden=True))
+    for i in range(20):
+        sdk.objects_api.upload_object(repo, stage, f"out/{worker}/{i}", content=f"{worker}:{i}".encode())
+    sdk.commits_api.commit(repo, stage, lakefs_sdk.CommitCreation(message="perago try", metadata={"worker": worker}))
+    merged = sdk.refs_api.merge_into_branch(repo, stage, target, merge=lakefs_sdk.Merge(squash_merge=True))
+    sdk.branches_api.delete_branch(repo, stage)
+    return base, merged.reference
