@@ -784,6 +784,8 @@ PREFIXES = {
     "drive": "C:/x",
     "dot_only": ".",
     "inner_space": "a /b",
+    "slash_then_space": "/ a",
+    "space_then_slash": " /a",
 }
 
 for _label, _value in PREFIXES.items():
