@@ -26,14 +26,13 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
 
 from perago.attempt import AttemptRunner, FinishedAttempt, new_execution_id
-from perago.conductor.backoff import POLL_AUTH_BACKOFF, POLL_ERROR_BACKOFF, empty_poll_pause
+from perago.conductor.backoff import POLL_AUTH_BACKOFF, POLL_ERROR_BACKOFF, Backoff, empty_poll_pause
 from perago.conductor.client import ConductorClient, parse_tasks
 from perago.conductor.errors import ConductorAuthError, ConductorError
 from perago.conductor.lease import LeaseKeeper
@@ -62,6 +61,8 @@ class ThreadRunner:
         threads: int,
         drain_deadline_seconds: float | None = None,
         lease_keeper: LeaseKeeper | None = None,
+        poll_error_backoff: Backoff = POLL_ERROR_BACKOFF,
+        poll_auth_backoff: Backoff = POLL_AUTH_BACKOFF,
     ) -> None:
         if threads < 1:
             raise ValueError("thread count must be at least 1")
@@ -71,10 +72,13 @@ class ThreadRunner:
         self.task_type = attempts.definition.name
         self.drain_deadline_seconds = drain_deadline_seconds
         self._leases = lease_keeper or LeaseKeeper(client.extend_lease)
+        self._poll_error_backoff = poll_error_backoff
+        self._poll_auth_backoff = poll_auth_backoff
         self._cond = threading.Condition()
         self._free = threads
         self._in_flight: dict[str, _InFlight] = {}
         self._stopping = threading.Event()
+        self._poller_done = threading.Event()
         self._abort = threading.Event()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._wake_read, self._wake_write = os.pipe()
@@ -155,7 +159,7 @@ class ThreadRunner:
                 signals_seen = self._signals
             if self._stopping.is_set() and deadline is None and self.drain_deadline_seconds is not None:
                 deadline = time.monotonic() + self.drain_deadline_seconds
-            if self._stopping.is_set() and not poller.is_alive() and self.in_flight() == 0:
+            if self._stopping.is_set() and self._poller_done.is_set() and self.in_flight() == 0:
                 logger.info("thread runner drained", reported=self.reported_count)
                 return
             if deadline is not None and time.monotonic() >= deadline:
@@ -185,10 +189,10 @@ class ThreadRunner:
             except (ConductorError, ValueError) as exc:
                 if isinstance(exc, ConductorAuthError):
                     auth_failures += 1
-                    delay = POLL_AUTH_BACKOFF.delay(auth_failures)
+                    delay = self._poll_auth_backoff.delay(auth_failures)
                 else:
                     failures += 1
-                    delay = POLL_ERROR_BACKOFF.delay(failures)
+                    delay = self._poll_error_backoff.delay(failures)
                 logger.warning(
                     "Conductor poll failed; backing off",
                     task_type=self.task_type,
@@ -202,6 +206,7 @@ class ThreadRunner:
             for task in tasks:
                 self._admit(task)
                 self._queue.put(task)
+        self._poller_done.set()
         self._wake()
 
     def _admit(self, task: dict[str, Any]) -> None:
@@ -340,17 +345,3 @@ class ThreadRunner:
             )
             self._leases.untrack(entry.task_id)
 
-
-def run_thread_runner(
-    attempts: AttemptRunner,
-    client: ConductorClient,
-    *,
-    threads: int,
-    drain_deadline_seconds: float | None = None,
-    on_started: Callable[[ThreadRunner], None] | None = None,
-) -> int:
-    """Build a `ThreadRunner` and run it in the calling thread; returns the exit code."""
-    runner = ThreadRunner(attempts, client, threads=threads, drain_deadline_seconds=drain_deadline_seconds)
-    if on_started is not None:
-        on_started(runner)
-    return runner.run()

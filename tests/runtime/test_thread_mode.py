@@ -1,0 +1,206 @@
+"""Thread mode end to end on the emulator: results, bad input, faults, and SIGTERM drain."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from loguru import logger
+
+from perago.attempt import AttemptRunner
+from perago.conductor import ConductorClient
+from perago.conductor.backoff import Backoff
+from perago.runners.thread import ThreadRunner
+from perago.testing.conductor import ConductorEmulator, FaultPlan, FaultRule
+
+from .conductor_admin import ConductorAdmin
+from .workers.echo import echo
+
+FAST = Backoff(base_seconds=0.01, cap_seconds=0.1)
+TESTS_DIR = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def records() -> Iterator[list[dict[str, Any]]]:
+    captured: list[dict[str, Any]] = []
+    sink = logger.add(lambda message: captured.append(message.record), level="INFO")
+    yield captured
+    logger.remove(sink)
+
+
+class RunningRunner:
+    """A ThreadRunner on a background thread, stopped (drained) on exit."""
+
+    def __init__(self, emulator: ConductorEmulator, threads: int = 4) -> None:
+        client = ConductorClient(emulator.url, worker_id="runtimeechoBroker@testhost", update_retry_backoff=FAST)
+        attempts = AttemptRunner(echo.__perago_task__, worker_id="runtimeechoBroker", failure_reason_max_length=500)
+        self.runner = ThreadRunner(attempts, client, threads=threads, poll_error_backoff=FAST)
+        self.exit_code: int | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        self.exit_code = self.runner.run(install_signal_handlers=False)
+
+    def __enter__(self) -> ThreadRunner:
+        self.thread.start()
+        return self.runner
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.runner.request_stop()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "the thread runner did not drain"
+        assert self.exit_code == 0
+
+
+def test_many_workflows_complete_with_their_own_output() -> None:
+    with ConductorEmulator() as emulator:
+        admin = ConductorAdmin(emulator.url)
+        flow = admin.setup_single_task_workflow("runtime.echo")
+        workflow_ids = [admin.start(flow, {"text": f"w{index}", "count": index}) for index in range(150)]
+        with RunningRunner(emulator, threads=4):
+            workflows = admin.wait_for_workflows(workflow_ids)
+        assert [w["status"] for w in workflows] == ["COMPLETED"] * 150
+        assert [w["output"]["result"] for w in workflows] == [
+            {"text": f"w{index}", "doubled": 2 * index} for index in range(150)
+        ]
+
+
+def test_bad_input_fails_that_task_only_and_names_the_field(records: list[dict[str, Any]]) -> None:
+    with ConductorEmulator() as emulator:
+        admin = ConductorAdmin(emulator.url)
+        flow = admin.setup_single_task_workflow("runtime.echo")
+        inputs = [
+            {"text": "ok-1", "count": 1},
+            {"text": "bad", "count": "hunter2"},
+            {"text": "fail", "count": 1},
+            {"text": "exit", "count": 1},
+            {"text": "ok-2", "count": 2},
+        ]
+        workflow_ids = [admin.start(flow, params) for params in inputs]
+        with RunningRunner(emulator, threads=2) as runner:
+            workflows = admin.wait_for_workflows(workflow_ids)
+            later = admin.start(flow, {"text": "after", "count": 5})
+            (after,) = admin.wait_for_workflows([later])
+        assert [w["status"] for w in workflows] == ["COMPLETED", "FAILED", "FAILED", "FAILED", "COMPLETED"]
+        assert after["status"] == "COMPLETED" and after["output"]["result"] == {"text": "after", "doubled": 10}
+        reasons = [w.get("reasonForIncompletion", "") for w in workflows]
+        bad_reason = admin.workflow(workflow_ids[1])["tasks"][0]["reasonForIncompletion"]
+        assert "count" in bad_reason and "int_parsing" in bad_reason and "hunter2" not in bad_reason
+        assert "asked to fail" in reasons[2]
+        assert "SystemExit: 3" in admin.workflow(workflow_ids[3])["tasks"][0]["reasonForIncompletion"]
+        assert runner.in_flight() == 0
+        assert not any("hunter2" in json.dumps(r["extra"], default=str) for r in records)
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [FaultRule(endpoint="update_v2", error_rate=0.3), FaultRule(endpoint="batch_poll", error_rate=0.2)],
+        [FaultRule(endpoint="update_v2", drop_before_rate=0.3), FaultRule(endpoint="batch_poll", drop_before_rate=0.2)],
+        [FaultRule(endpoint="update_v2", drop_after_rate=0.2)],
+    ],
+    ids=["5xx", "dropped-before-applied", "dropped-after-applied"],
+)
+def test_faults_are_survived_and_no_result_is_silently_dropped(
+    rules: list[FaultRule], records: list[dict[str, Any]]
+) -> None:
+    faults = FaultPlan(seed=11)
+    with ConductorEmulator(faults=faults) as emulator:
+        admin = ConductorAdmin(emulator.url)
+        # A task handed out in an answer that was dropped comes back after its response
+        # timeout as a retry: that is Conductor's recovery, and it must suffice.
+        flow = admin.setup_single_task_workflow(
+            "runtime.echo", responseTimeoutSeconds=2, retryCount=3, retryDelaySeconds=0
+        )
+        workflow_ids = [admin.start(flow, {"text": f"w{index}", "count": index}) for index in range(40)]
+        faults.rules.extend(rules)
+        with RunningRunner(emulator, threads=4):
+            workflows = admin.wait_for_workflows(workflow_ids, timeout=90)
+        assert [w["status"] for w in workflows] == ["COMPLETED"] * 40
+        assert [w["output"]["result"]["doubled"] for w in workflows] == [2 * index for index in range(40)]
+        assert not [r for r in records if r["message"] == "task result undeliverable"]
+
+
+def _start_worker(emulator: ConductorEmulator, tmp_path: Path, module: str, **env: str) -> subprocess.Popen[bytes]:
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]),
+        "CONDUCTOR_SERVER_URL": emulator.url,
+        "PERAGO_WORKSPACE_ROOT": str(tmp_path / "workspaces"),
+        "PERAGO_LOG_ROOT": str(tmp_path / "logs"),
+        **env,
+    }
+    command = [sys.executable, "-m", "perago.cli", "start", module, "-j", "3", "--execution-mode", "thread"]
+    return subprocess.Popen(command, cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for_in_progress(admin: ConductorAdmin, workflow_ids: list[str], count: int) -> list[str]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        running = [
+            wid for wid in workflow_ids if any(t["status"] == "IN_PROGRESS" for t in admin.workflow(wid)["tasks"])
+        ]
+        if len(running) >= count:
+            return running
+        time.sleep(0.05)
+    raise AssertionError("the worker never picked up tasks")
+
+
+def test_sigterm_drains_every_in_flight_task_with_leases_kept(tmp_path: Path) -> None:
+    with ConductorEmulator() as emulator:
+        admin = ConductorAdmin(emulator.url)
+        # Tasks run 4 s against a 3 s response timeout: they only survive if heartbeats
+        # continue during the drain (W4).
+        flow = admin.setup_single_task_workflow("runtime.sleepy", responseTimeoutSeconds=3)
+        workflow_ids = [admin.start(flow, {"seconds": 4, "tag": f"t{index}"}) for index in range(6)]
+        worker = _start_worker(emulator, tmp_path, "runtime.workers.sleepy")
+        try:
+            running = _wait_for_in_progress(admin, workflow_ids, 3)
+            worker.send_signal(signal.SIGTERM)
+            _, stderr = worker.communicate(timeout=30)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.communicate()
+        assert worker.returncode == 0, stderr.decode()
+        statuses = {wid: admin.workflow(wid) for wid in workflow_ids}
+        assert {wid for wid, w in statuses.items() if w["status"] == "COMPLETED"} == set(running)
+        for wid in set(workflow_ids) - set(running):
+            assert statuses[wid]["status"] == "RUNNING"
+            assert statuses[wid]["tasks"][0]["status"] == "SCHEDULED"
+        assert not list((tmp_path / "workspaces").glob(".perago-check-*"))
+        logs = "".join(path.read_text() for path in (tmp_path / "logs").rglob("*.jsonl"))
+        assert "thread runner started" in logs and "thread runner drained" in logs
+
+
+def test_drain_deadline_reports_unfinished_tasks_as_failed(tmp_path: Path) -> None:
+    with ConductorEmulator() as emulator:
+        admin = ConductorAdmin(emulator.url)
+        flow = admin.setup_single_task_workflow("runtime.sleepy", responseTimeoutSeconds=600)
+        workflow_ids = [admin.start(flow, {"seconds": 60, "tag": f"t{index}"}) for index in range(3)]
+        worker = _start_worker(emulator, tmp_path, "runtime.workers.sleepy", PERAGO_SHUTDOWN_FORCE_KILL_AFTER="1s")
+        try:
+            running = _wait_for_in_progress(admin, workflow_ids, 3)
+            signalled = time.monotonic()
+            worker.send_signal(signal.SIGTERM)
+            _, stderr = worker.communicate(timeout=30)
+            stopped_after = time.monotonic() - signalled
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.communicate()
+        assert worker.returncode == 0, stderr.decode()
+        assert stopped_after < 30
+        for wid in running:
+            task = admin.workflow(wid)["tasks"][0]
+            assert task["status"] == "FAILED"
+            assert "shutdown drain deadline of 1s passed" in task["reasonForIncompletion"]

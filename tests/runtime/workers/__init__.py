@@ -1,0 +1,1 @@
+"""Task modules the runtime tests start as real workers (one task per module)."""

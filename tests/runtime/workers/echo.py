@@ -1,0 +1,26 @@
+"""A quick task whose output proves which input it saw; some inputs fail on purpose."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from perago import TaskFailed, task
+
+
+class EchoParams(BaseModel):
+    text: str
+    count: int
+
+
+class EchoResult(BaseModel):
+    text: str
+    doubled: int
+
+
+@task(name="runtime.echo", owner_email="runtime-tests@example.com")
+def echo(params: EchoParams) -> EchoResult:
+    if params.text == "fail":
+        raise TaskFailed("asked to fail")
+    if params.text == "exit":
+        raise SystemExit(3)
+    return EchoResult(text=params.text, doubled=params.count * 2)
