@@ -5,14 +5,21 @@ run before anything is spawned or polled: configuration, Conductor configured, t
 module, LakeFS/metrics configuration the task needs, TaskDef validation, and a TaskDef
 registered in Conductor under the task's name (decided by HTTP status, never by error
 text — W21). `StartCheckFailed` carries the one-line message the CLI prints after
-`error: `; unexpected failures name their type and say which step failed (W19).
+`error: `; unexpected failures name their type and say which step failed (W19). What this
+build cannot run yet (workspace tasks, metrics-enabled tasks, process mode until the
+broker and executor modules land) is refused here too, before anything starts.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+from loguru import logger
 
 from pydantic import ValidationError
 from pydantic.errors import PydanticInvalidForJsonSchema
@@ -37,9 +44,14 @@ METRICS_RUNTIME_MISSING = (
     "metrics-enabled tasks cannot run yet: this perago build has no metrics recorder wired into perago start"
 )
 PROCESS_MODE_MISSING = (
-    "process mode needs the Rust supervisor, which this perago build does not include yet; "
-    "use --execution-mode thread (or PERAGO_EXECUTION_MODE=thread)"
+    "process mode needs the broker and executor processes (perago.broker, perago.executor), "
+    "which this perago build does not include yet; use --execution-mode thread (or PERAGO_EXECUTION_MODE=thread)"
 )
+PROCESS_MODE_MODULES = ("perago.supervisor", "perago.broker", "perago.executor")
+
+
+def _log_warning(text: str) -> None:
+    logger.warning(text)
 
 
 class StartCheckFailed(Exception):
@@ -54,11 +66,20 @@ class StartPlan:
     config: RuntimeConfig
     task: TaskDefinition
     execution_mode: str
-    warnings: list[str] = field(default_factory=list)
 
 
-def check_start(module_target: str, *, execution_mode: str | None = None, cwd: Path | None = None) -> StartPlan:
-    """Run the pre-start checks; raise `StartCheckFailed` with the operator-facing message."""
+def check_start(
+    module_target: str,
+    *,
+    execution_mode: str | None = None,
+    cwd: Path | None = None,
+    warn: Callable[[str], None] = _log_warning,
+) -> StartPlan:
+    """Run the pre-start checks; raise `StartCheckFailed` with the operator-facing message.
+
+    Warnings (read-only publish budget, ConfigDict models) go to `warn` as they are found,
+    so they appear before a later check's error, as in `perago check`.
+    """
     step = "load the runtime configuration"
     try:
         config = load_runtime_config(module_target, cwd=cwd)
@@ -74,9 +95,9 @@ def check_start(module_target: str, *, execution_mode: str | None = None, cwd: P
             raise RuntimeConfigError("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is required for metrics-enabled tasks")
         if task.metrics is not None and task.metrics.worker_capacity and config.metrics.instance_id is None:
             raise RuntimeConfigError("PERAGO_INSTANCE_ID is required when worker_capacity metrics are enabled")
-        warnings = [text for text in (read_only_budget_warning(task),) if text]
+        _warn_if(read_only_budget_warning(task), warn)
         reject_root_models(task)
-        warnings += [text for text in (config_dict_warning(task),) if text]
+        _warn_if(config_dict_warning(task), warn)
         build_taskdef(task)
         step = "validate Conductor TaskDef"
         client = client_from_config(config.conductor, worker_id=conductor_worker_id(config.worker_id_prefix))
@@ -88,13 +109,34 @@ def check_start(module_target: str, *, execution_mode: str | None = None, cwd: P
             raise RuntimeConfigError(
                 f"Conductor TaskDef '{task.name}' is not registered; run perago extract and register it before start"
             )
+        step = "check runtime support"
+        _require_runtime_support(task, mode)
     except _REPORTED_AS_IS as exc:
         raise StartCheckFailed(str(exc)) from exc
     except Exception as exc:
         text = str(exc)
         detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         raise StartCheckFailed(f"failed to {step}: {detail}") from exc
-    return StartPlan(module_target, config, task, mode, warnings)
+    return StartPlan(module_target, config, task, mode)
+
+
+def _require_runtime_support(task: TaskDefinition, mode: str) -> None:
+    """Refuse, before anything runs, what this build cannot run yet (instead of failing every task)."""
+    if task.has_workspace:
+        raise RuntimeConfigError(WORKSPACE_RUNTIME_MISSING)
+    if task.metrics is not None:
+        raise RuntimeConfigError(METRICS_RUNTIME_MISSING)
+    if mode == "process" and not _process_mode_available():
+        raise RuntimeConfigError(PROCESS_MODE_MISSING)
+
+
+def _process_mode_available() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in PROCESS_MODE_MODULES)
+
+
+def _warn_if(text: str | None, warn: Callable[[str], None]) -> None:
+    if text:
+        warn(text)
 
 
 def start(module_target: str, *, processes: int = 1, execution_mode: str | None = None) -> int:
@@ -110,21 +152,15 @@ def start(module_target: str, *, processes: int = 1, execution_mode: str | None 
 
 def run(plan: StartPlan, processes: int) -> int:
     """Run a checked plan in the foreground."""
-    if plan.task.has_workspace:
-        raise RuntimeConfigError(WORKSPACE_RUNTIME_MISSING)
-    if plan.task.metrics is not None:
-        raise RuntimeConfigError(METRICS_RUNTIME_MISSING)
     if plan.execution_mode == "thread":
         return run_thread_mode(plan, threads=processes)
     return run_process_mode(plan, processes=processes)
 
 
 def run_process_mode(plan: StartPlan, *, processes: int) -> int:
-    try:
-        from perago.supervisor import run_supervisor  # type: ignore[import-not-found, attr-defined]
-    except ImportError:
-        raise RuntimeConfigError(PROCESS_MODE_MISSING) from None
-    return int(run_supervisor(plan, processes=processes))
+    """Hand over to the Rust supervisor loop (`perago.supervisor`)."""
+    supervisor = importlib.import_module("perago.supervisor")
+    return int(supervisor.run_supervisor(plan, processes=processes))
 
 
 def run_thread_mode(plan: StartPlan, *, threads: int) -> int:
