@@ -22,6 +22,7 @@ from perago.models import WorkspaceInput, WorkspaceOutput
 from perago.task import TaskDefinition, load_module_task, task
 from perago.taskdef import build_taskdef, write_taskdef
 from perago.workspace_spec import WorkspaceSpec
+from perago.start import start
 
 __all__ = [
     "GuardrailViolation",
@@ -36,6 +37,7 @@ __all__ = [
     "TaskInputError",
     "TaskTerminalError",
     "__version__",
+    "start",
     "ExecutionLimits",
     "PublishBudget",
     "RetryPolicy",
