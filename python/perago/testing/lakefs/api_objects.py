@@ -21,11 +21,11 @@ INTERNAL_HEADER = "x-lakefs-internal-"
 INTERNAL_KEY = "::lakefs::"
 
 
-def object_stats(app: "App", repository: str, path: str, entry: Entry, user_metadata: bool = True) -> dict:
+def object_stats(app: "App", path: str, entry: Entry, user_metadata: bool = True) -> dict:
     stats = {
         "path": path,
         "path_type": "object",
-        "physical_address": app.physical_address(repository, entry),
+        "physical_address": app.physical_address(entry),
         "checksum": entry.checksum,
         "size_bytes": entry.size,
         "mtime": entry.mtime,
@@ -75,7 +75,7 @@ def upload_object(app: "App", req: Request, repository: str, branch: str) -> Res
     app.store.put_object(
         repository, branch, path, entry, force, if_none_match=if_none_match, if_match=req.headers.get("if-match")
     )
-    return json_response(201, object_stats(app, repository, path, entry))
+    return json_response(201, object_stats(app, path, entry))
 
 
 def _parse_range(header: str, size: int) -> Optional[tuple[int, int]]:
@@ -135,7 +135,7 @@ def stat_object(app: "App", req: Request, repository: str, ref: str) -> Response
     path = req.required("path")
     _presign_refused(req)
     entry = app.store.stat(repository, ref, path)
-    return json_response(200, object_stats(app, repository, path, entry, req.flag("user_metadata", True)))
+    return json_response(200, object_stats(app, path, entry, req.flag("user_metadata", True)))
 
 
 def list_objects(app: "App", req: Request, repository: str, ref: str) -> Response:
@@ -149,7 +149,7 @@ def list_objects(app: "App", req: Request, repository: str, ref: str) -> Respons
         if entry is None:
             results.append({"path": path, "path_type": "common_prefix", "physical_address": "", "checksum": "", "mtime": 0})
         else:
-            results.append(object_stats(app, repository, path, entry, with_metadata))
+            results.append(object_stats(app, path, entry, with_metadata))
     return json_response(200, envelope(results, has_more, lambda r: r["path"]))
 
 
@@ -175,10 +175,10 @@ def copy_object(app: "App", req: Request, repository: str, branch: str) -> Respo
     src_ref = field_str(body, "src_ref") or branch
     assert src_path is not None
     entry = app.store.copy_object(repository, branch, dest_path, src_ref, src_path, int(time.time()), req.flag("force"))
-    return json_response(201, object_stats(app, repository, dest_path, entry))
+    return json_response(201, object_stats(app, dest_path, entry))
 
 
-def _diff_results(app: "App", repository: str, changes, req: Request) -> Response:
+def _diff_results(changes: list[tuple[str, str, Optional[Entry]]], req: Request) -> Response:
     prefix, after, delimiter = req.arg("prefix"), req.arg("after"), req.arg("delimiter")
     amount = page_size(req.arg("amount"))
     results: list[dict] = []
@@ -210,9 +210,9 @@ def _diff_results(app: "App", repository: str, changes, req: Request) -> Respons
 
 
 def diff_branch(app: "App", req: Request, repository: str, branch: str) -> Response:
-    return _diff_results(app, repository, app.store.diff_uncommitted(repository, branch), req)
+    return _diff_results(app.store.diff_uncommitted(repository, branch), req)
 
 
 def diff_refs(app: "App", req: Request, repository: str, left: str, right: str) -> Response:
     changes = app.store.diff_refs(repository, left, right, req.arg("type", "three_dot"))
-    return _diff_results(app, repository, changes, req)
+    return _diff_results(changes, req)

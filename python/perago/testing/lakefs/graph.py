@@ -316,10 +316,6 @@ class Store:
 
     # ---------------------------------------------------------------- objects
 
-    def view(self, repo_name: str, ref: str) -> View:
-        with self.lock:
-            return self.resolve_view(self.repo(repo_name), ref)
-
     def list_objects(
         self, repo_name: str, ref: str, prefix: str, after: str, delimiter: str, amount: int
     ) -> tuple[list[tuple[str, Optional[Entry]]], bool]:

@@ -12,7 +12,7 @@ import hashlib
 import json
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Optional
+from typing import Mapping, Optional
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -97,13 +97,12 @@ class SortedKeys:
                 index += 1
         return index
 
-    def iter_from(self, index: int) -> Iterator[str]:
-        return iter(self.keys[index:])
-
     def skip_past_prefix(self, index: int, prefix: str) -> int:
         """First index at or after `index` whose key does not start with `prefix`."""
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        return max(index, bisect_left(self.keys, upper))
+        last = ord(prefix[-1])
+        if last == 0x10FFFF:
+            return len(self.keys)
+        return max(index, bisect_left(self.keys, prefix[:-1] + chr(last + 1)))
 
 
 @dataclass

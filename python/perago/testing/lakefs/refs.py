@@ -46,10 +46,6 @@ class RefExpr:
     staging: bool  # `$`
     steps: tuple[tuple[str, int], ...]  # ("~", n) / ("^", n)
 
-    @property
-    def plain(self) -> bool:
-        return not (self.committed_only or self.staging or self.steps)
-
 
 def parse_ref(text: object, field: str = "ref") -> RefExpr:
     if not isinstance(text, str) or not _REF.fullmatch(text):

@@ -51,7 +51,7 @@ class App:
     version: str
     started_at: int
 
-    def physical_address(self, repository: str, entry: Entry) -> str:
+    def physical_address(self, entry: Entry) -> str:
         return f"local://{self.blobs.path(entry.address)}"
 
 
