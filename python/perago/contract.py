@@ -37,6 +37,7 @@ class TaskContract:
 
     __slots__ = (
         "_dump_result",
+        "_dump_workspace",
         "_has_workspace",
         "_params_extra",
         "_validate_params",
@@ -51,6 +52,7 @@ class TaskContract:
         self._validate_result = _core_validator(task.output_model)
         self._dump_result = _core_serializer(task.output_model)
         self._validate_workspace = _core_validator(WorkspaceInput)
+        self._dump_workspace = _core_serializer(WorkspaceOutput)
 
     def split_input(self, input_data: object) -> tuple[Any, Any]:
         """`(raw workspace, raw params)` of a Conductor `inputData`; raw workspace is `None` for workspace-free tasks.
@@ -96,10 +98,10 @@ class TaskContract:
         if self._has_workspace:
             if workspace is None:
                 raise TaskInputError("workspace output can only be built with a workspace reference")
-            return {"workspace": workspace.model_dump(mode="json"), "result": self.result_payload(result)}
+            return {"workspace": self._dump_workspace(workspace, mode="json"), "result": self._dump_result(result, mode="json")}
         if workspace is not None:
             raise TaskInputError("workspace-free output cannot carry a workspace reference")
-        return {"result": self.result_payload(result)}
+        return {"result": self._dump_result(result, mode="json")}
 
 
 def _core_validator(model: type[BaseModel]) -> Any:

@@ -37,7 +37,7 @@ class WorkspaceInput(WorkspaceRef):
 
     def published_output(self, ref: str) -> WorkspaceOutput:
         """The output reference after publishing (or keeping) commit `ref` on the same branch."""
-        return WorkspaceOutput.model_validate(
+        return WorkspaceOutput.__pydantic_validator__.validate_python(
             {"repository": self.repository, "branch": self.branch, "refType": "commit", "ref": ref}
         )
 
