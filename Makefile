@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export PYO3_PYTHON := $(abspath $(PY))
 
 .DEFAULT_GOAL := help
-.PHONY: help dev demo test test-rust test-python bench wheel clean
+.PHONY: help dev demo test test-rust test-python bench wheel clean peers
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,13 +22,21 @@ dev: $(PY) ## build the Rust core into .venv (incremental) with the test extras
 demo: dev ## run perago's main job on the embedded emulators
 	$(VENV)/bin/perago demo
 
-test: dev test-rust test-python ## build, then run every Rust and Python test
+test: dev peers test-rust test-python ## build, then run every Rust and Python test
 
 test-rust: $(PY) ## cargo test for the Rust core
 	cargo test --quiet
 
 test-python: ## pytest for everything (needs `make dev` first)
 	$(PY) -m pytest
+
+PEER_PERAGO061 := .peers/perago061/bin/perago
+
+peers: $(PEER_PERAGO061) ## cached venvs of the peers tests run against (upstream perago 0.6.1)
+
+$(PEER_PERAGO061):
+	$(PYTHON) -m venv .peers/perago061
+	.peers/perago061/bin/pip install --quiet perago==0.6.1
 
 bench: dev ## run the benchmarks in benches/ (slow; prints ratios against peers)
 	@for bench in benches/*.py; do echo "== $$bench"; $(PY) $$bench || exit 1; done
