@@ -51,13 +51,16 @@ class Runtime:
     def stderr_text(self) -> str:
         return self.stderr.read_text(errors="replace")
 
-    def wait_until(self, what: str, condition: Callable[[], Any], timeout: float = WAIT_SECONDS) -> Any:
+    def wait_until(
+        self, what: str, condition: Callable[[], Any], timeout: float = WAIT_SECONDS, *, while_running: bool = True
+    ) -> Any:
+        """Poll `condition`; give up early if the supervisor exited (unless `while_running=False`)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = condition()
             if value:
                 return value
-            if self.process.poll() is not None and not condition():
+            if while_running and self.process.poll() is not None and not condition():
                 break
             time.sleep(0.02)
         value = condition()
