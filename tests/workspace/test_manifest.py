@@ -160,3 +160,15 @@ def test_sync_plan_is_exactly_the_difference_between_download_and_workspace(
         assert [u.key for u in changes.uploads] == expected_uploads
         assert list(changes.deletes) == expected_deletes
         assert changes.changed == bool(expected_uploads or expected_deletes)
+
+
+def test_file_names_that_cannot_be_object_keys_are_refused_terminally(tmp_path: Path) -> None:
+    manifest = downloaded(tmp_path, {})
+    with open(os.path.join(os.fsencode(tmp_path), b"bad-\xff.txt"), "wb") as handle:
+        handle.write(b"x")
+    with pytest.raises(WorkspaceContractError, match="not valid UTF-8"):
+        scan_changes(tmp_path, manifest, PROJECTION)
+    os.unlink(os.path.join(os.fsencode(tmp_path), b"bad-\xff.txt"))
+    (tmp_path / "back\\slash.txt").write_bytes(b"x")
+    with pytest.raises(WorkspaceContractError, match="backslash"):
+        scan_changes(tmp_path, manifest, PROJECTION)
