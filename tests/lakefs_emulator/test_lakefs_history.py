@@ -352,3 +352,29 @@ def test_protection_rules_etag_and_legacy_endpoints(emulator: LakeFSEmulator, sd
 def _hl(sdk: LakeFSClient) -> lakefs.Client:
     config = sdk.repositories_api.api_client.configuration
     return lakefs.Client(host=config.host, username=config.username, password=config.password)
+
+
+def test_squash_merge_generation_counts_the_source(sdk: LakeFSClient, repo_name: str) -> None:
+    branch(sdk, repo_name, "long")
+    for i in range(3):
+        upload(sdk, repo_name, "long", f"f{i}", b"x")
+        commit(sdk, repo_name, "long")
+    assert sdk.commits_api.get_commit(repo_name, "long").generation == 4
+    merged = merge(sdk, repo_name, "long", "main", squash_merge=True)
+    result = sdk.commits_api.get_commit(repo_name, merged)
+    assert result.generation == 5 and len(result.parents) == 1
+
+
+def test_read_only_repository_refuses_writes_without_force(sdk: LakeFSClient) -> None:
+    sdk.repositories_api.create_repository(
+        lakefs_sdk.RepositoryCreation(name="frozen", storage_namespace="local://frozen", read_only=True))
+    assert sdk.repositories_api.get_repository("frozen").read_only is True
+    api_error(403, upload, sdk, "frozen", "main", "f", b"1")
+    api_error(403, sdk.branches_api.create_branch, "frozen", lakefs_sdk.BranchCreation(name="b", source="main"))
+    sdk.branches_api.create_branch("frozen", lakefs_sdk.BranchCreation(name="b", source="main", force=True))
+    sdk.objects_api.upload_object("frozen", "b", "f", content=b"1", force=True)
+    api_error(403, commit, sdk, "frozen", "b")
+    commit(sdk, "frozen", "b", force=True)
+    api_error(403, merge, sdk, "frozen", "b", "main")
+    merged = merge(sdk, "frozen", "b", "main", force=True)
+    assert head(sdk, "frozen", "main") == merged

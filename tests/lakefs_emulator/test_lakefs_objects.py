@@ -238,3 +238,11 @@ def test_identical_content_is_stored_once(emulator: LakeFSEmulator, sdk: LakeFSC
     assert first.physical_address == second.physical_address
     assert emulator.data_dir is not None
     assert first.physical_address.removeprefix("local://").startswith(str(emulator.data_dir))
+
+
+def test_object_whose_data_vanished_is_410(emulator: LakeFSEmulator, sdk: LakeFSClient, repo_name: str) -> None:
+    stats = upload(sdk, repo_name, "main", "fragile", b"unique content for 410")
+    os.unlink(stats.physical_address.removeprefix("local://"))
+    error = api_error(410, sdk.objects_api.get_object, repo_name, "main", "fragile")
+    assert json.loads(error.body) == {"message": "No data"}
+    assert sdk.objects_api.stat_object(repo_name, "main", "fragile").checksum == stats.checksum

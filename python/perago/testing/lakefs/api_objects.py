@@ -7,7 +7,7 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING, Optional
 
 from .bodies import MultipartStream, header_params
-from .errors import bad_request
+from .errors import ApiError, bad_request
 from .listing import MAX_PER_PAGE, envelope, page_size
 from .messages import Request, Response, empty, field_str, field_str_list, json_response
 from .model import Entry
@@ -116,6 +116,8 @@ def get_object(app: "App", req: Request, repository: str, ref: str) -> Response:
     if if_none_match is not None and if_none_match.strip() in (etag, entry.checksum, "*"):
         return Response(304, headers={"ETag": etag})
     blob_path = app.blobs.path(entry.address)
+    if not blob_path.is_file():
+        raise ApiError(410, "No data")  # the object's data was removed from the data directory
     range_header = req.headers.get("range")
     if range_header is None or req.method == "HEAD":
         return Response(200, headers=headers, file=(blob_path, 0, entry.size))

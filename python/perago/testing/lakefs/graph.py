@@ -107,10 +107,13 @@ class Store:
         tree: dict[str, Entry],
         metadata: dict[str, str],
         date: Optional[int] = None,
+        generation_of: tuple[str, ...] = (),
     ) -> Commit:
+        """`generation_of` lists the commits the generation derives from when they are not all
+        parents (a squash merge still counts its source)."""
         tid = self._store_tree(tree)
         creation_ns = self._now_ns()
-        generation = max((repo.commits[p].generation for p in parents), default=0) + 1
+        generation = max((repo.commits[p].generation for p in generation_of or parents), default=0) + 1
         meta = tuple(sorted(metadata.items()))
         cid = commit_id(parents, committer, message, creation_ns, tid, meta, generation)
         commit = Commit(
@@ -586,7 +589,7 @@ class Store:
             meta[MERGE_STRATEGY_KEY] = strategy or "default"
             parents = (dest.id,) if squash else (dest.id, source.id)
             text = message or f"Merge '{source_ref}' into '{destination}'"
-            commit = self._new_commit(repo, parents, user, text, dict(tree), meta)
+            commit = self._new_commit(repo, parents, user, text, dict(tree), meta, generation_of=(dest.id, source.id))
             if self.pre_merge_hook is not None:
                 reason = self.pre_merge_hook(MergeEvent(repo.id, source_ref, destination, commit))
                 if reason is not None:
