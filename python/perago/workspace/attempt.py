@@ -86,6 +86,18 @@ def run_workspace_attempt(
             ref = runtime.complete_noop(identity, repository, branch, input_ref)
         else:
             ref = _stage_and_publish(runtime, identity, repository, branch, input_ref, changes, fence)
+        logger.info(
+            "workspace completed",
+            repository=repository,
+            branch=branch,
+            input_ref=input_ref,
+            ref=ref,
+            uploads=len(changes.uploads),
+            upload_bytes=changes.upload_bytes,
+            deletes=len(changes.deletes),
+            task_id=identity.task_id,
+            execution_id=identity.execution_id,
+        )
         runtime.sweep_if_due(repository)
         return _output(workspace_input, ref, result)
     finally:

@@ -67,11 +67,12 @@ class Deadline:
     def remaining(self) -> float:
         return self._ends_at - time.monotonic()
 
-    def call_timeout(self, reserve: float = 0.0) -> float:
+    def call_timeout(self, reserve: float = 0.0, cap: float | None = None) -> float:
+        """Time the next call may take: what is left minus `reserve`, at most `cap`."""
         left = self.remaining() - reserve
         if left <= 0:
             raise PublishDeadlineExceeded(f"{self.what} exceeded its {self.seconds:g} s deadline")
-        return left
+        return left if cap is None else min(left, cap)
 
 
 @dataclass
@@ -134,7 +135,11 @@ class Publisher:
         return self._commit(self.branch)
 
     def _commit(self, ref: str) -> CommitInfo:
-        return self.client.get_commit(self.repository, ref, timeout=self.deadline.call_timeout())
+        return self.client.get_commit(self.repository, ref, timeout=self._short_call())
+
+    def _short_call(self) -> float:
+        """Reads and reverts get the client's per-call limit; only the merge may use the whole budget."""
+        return self.deadline.call_timeout(cap=self.client.call_timeout_seconds)
 
     def _earlier_publications(self, head: CommitInfo, action: str) -> tuple[list[str], str | None]:
         """Unreverted publications of this logical task above `A`, newest first; plus our own, if any.
@@ -183,7 +188,7 @@ class Publisher:
             publication,
             message=self.identity.message("revert"),
             metadata=self.identity.stamp(KIND_REVERT, self.input_ref, reverts=publication),
-            timeout=self.deadline.call_timeout(),
+            timeout=self._short_call(),
         )
         head = self._head()
         if (
@@ -203,18 +208,24 @@ class Publisher:
         commit = self._commit(published)
         if commit.first_parent == expected_head:
             return
-        self.client.revert(
-            self.repository,
-            self.branch,
-            published,
-            message=self.identity.message("withdraw"),
-            metadata=self.identity.stamp(KIND_REVERT, self.input_ref, reverts=published),
-            timeout=max(self.deadline.remaining(), 10.0),
-        )
-        raise ForeignCommitError(
+        moved = (
             f"{self.branch} moved to {commit.first_parent} while publishing from input ref "
-            f"{self.input_ref} (expected {expected_head}); publication {published} was reverted"
+            f"{self.input_ref} (expected {expected_head})"
         )
+        try:
+            self.client.revert(
+                self.repository,
+                self.branch,
+                published,
+                message=self.identity.message("withdraw"),
+                metadata=self.identity.stamp(KIND_REVERT, self.input_ref, reverts=published),
+                timeout=max(self.deadline.remaining(), 10.0),
+            )
+        except LakeFSError as error:
+            raise ForeignCommitError(
+                f"{moved}; withdrawing publication {published} failed: {error}"
+            ) from None
+        raise ForeignCommitError(f"{moved}; publication {published} was reverted")
 
     def _find_own_publication(self) -> str | None:
         """After a lost merge answer: the publication this execution landed, if any (W-17)."""
