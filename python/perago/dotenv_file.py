@@ -16,8 +16,9 @@ value (`http://h/x#frag`), later duplicates winning, lines without `=` ignored, 
   `it's`); 0.6 kept quoted text verbatim;
 * a quoted value may span several lines (0.6 read line by line);
 * a statement python-dotenv cannot parse (unbalanced quotes such as `A="x`, `A='it's'`,
-  a key with spaces, or several words without `=`) is a `RuntimeConfigError` naming the
-  file and line, where 0.6 kept the text verbatim or skipped the line. The value itself is never echoed: it may be a secret.
+  or a key with spaces) is a `RuntimeConfigError` naming the file and line, where 0.6
+  kept the text verbatim. The value itself is never echoed: it may be a secret. Lines
+  without any `=` (free text included) are skipped, as 0.6 did.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def read_dotenv(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     for binding in bindings:
         if binding.error:
+            if "=" not in binding.original.string:
+                continue  # free text without `=`: perago 0.6 skipped such lines too
             raise RuntimeConfigError(
                 f"{path} line {binding.original.line} is not a valid KEY=value line "
                 "(check its quotes); the value is not shown because it may be a secret"

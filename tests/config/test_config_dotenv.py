@@ -35,6 +35,7 @@ def test_cases_shared_with_perago_06(tmp_path: Path) -> None:
         "EMPTY=\n"
         "INNER_SPACES=\" kept \"\n"
         "NO_EQUALS_SIGN\n"
+        "free text without an equals sign\n"
         "DUPLICATE=first\n"
         "DUPLICATE=second\n"
         "LONE_QUOTE=mis'\n",
@@ -71,7 +72,7 @@ def test_documented_differences_from_perago_06(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "line", ["LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY=\"hunter2", "A='it's'", "A=\"a\"b\"", "two words"]
+    "line", ["LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY=\"hunter2", "A='it's'", "A=\"a\"b\"", "A B=1"]
 )
 def test_unparsable_line_names_file_and_line_but_not_the_value(tmp_path: Path, line: str) -> None:
     path = write_env(tmp_path, f"# header\nGOOD=1\n{line}\n")
