@@ -7,9 +7,11 @@ COMPLETED `{"result": ...}` (plus `workspace` for workspace tasks). Any `Excepti
 on the way becomes a FAILED or FAILED_WITH_TERMINAL_ERROR result (`result.py`); a bad
 input or a raising task fails that task only, never the worker.
 
-Every attempt writes a `task attempt started` and a `task attempt finished` record
-(status, duration, reason and sanitised traceback on failure) — ids and sizes only,
-never input values (runtime.md W14, W15).
+Every attempt writes a `task attempt started` record (DEBUG: one record per task is
+what a busy worker can afford at INFO) and a `task attempt finished` record (INFO when
+completed, WARNING with reason and sanitised traceback when failed), both with task id,
+workflow id, execution id and worker id — ids only, never input values (runtime.md W14,
+W15).
 
 Workspace tasks need a `WorkspaceRuntime` (LakeFS download, guardrails, publication);
 this module only defines the seam. Without one, a workspace task fails with a reason
@@ -184,7 +186,7 @@ class AttemptRunner:
             worker_id=self.worker_id,
             task_name=self.definition.name,
         )
-        log.info("task attempt started", retry_count=task.get("retryCount"))
+        log.debug("task attempt started", retry_count=task.get("retryCount"))
         try:
             snapshot = AttemptSnapshot.from_task(task)
             result = self._run_phases(Attempt(snapshot, execution_id, self.worker_id))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from loguru import logger
 
 from perago.conductor.backoff import LEASE_RETRY_BACKOFF
-from perago.conductor.errors import ConductorClientError, ConductorError
+from perago.conductor.errors import ConductorClientError
 
 LEASE_FRACTION = 0.8
 MIN_LEASE_INTERVAL_SECONDS = 1.0
@@ -127,7 +127,7 @@ class LeaseKeeper:
                 return
             self._reschedule_after_failure(lease, exc)
             return
-        except ConductorError as exc:
+        except Exception as exc:  # noqa: BLE001 - a heartbeat failure must not end the keeper thread
             self._reschedule_after_failure(lease, exc)
             return
         lease.failures = 0

@@ -170,6 +170,16 @@ class ThreadRunner:
     # -- polling -------------------------------------------------------------------------
 
     def _poll_loop(self) -> None:
+        try:
+            self._poll_until_stopped()
+        except Exception:  # a bug here must not leave the drain waiting forever
+            logger.exception("the poller crashed; the runner stops polling and drains")
+            self.request_stop()
+        finally:
+            self._poller_done.set()
+            self._wake()
+
+    def _poll_until_stopped(self) -> None:
         failures = auth_failures = empty_polls = 0
         last_poll = 0.0
         while not self._stopping.is_set():
@@ -206,8 +216,6 @@ class ThreadRunner:
             for task in tasks:
                 self._admit(task)
                 self._queue.put(task)
-        self._poller_done.set()
-        self._wake()
 
     def _admit(self, task: dict[str, Any]) -> None:
         task_id = str(task["taskId"])
@@ -230,6 +238,8 @@ class ThreadRunner:
                 return
             try:
                 self._run_chain(task)
+            except Exception:  # keep the thread: its capacity is counted on
+                logger.exception("task thread failed outside an attempt", task_id=task.get("taskId"))
             finally:
                 with self._cond:
                     self._free += 1
@@ -240,8 +250,13 @@ class ThreadRunner:
     def _run_chain(self, task: dict[str, Any] | None) -> None:
         """Run `task` and every task update-v2 hands back after it, on this thread."""
         while task is not None:
-            finished = self._execute(task)
-            next_raw = self._report(finished)
+            task_id = str(task["taskId"])
+            try:
+                next_raw = self._report(self._execute(task))
+            finally:
+                self._leases.untrack(task_id)
+                with self._cond:
+                    self._in_flight.pop(task_id, None)
             task = self._next_task(next_raw)
 
     def _execute(self, task: dict[str, Any]) -> FinishedAttempt:
@@ -261,19 +276,13 @@ class ThreadRunner:
                 status=finished.result.status,
             )
             return None
-        body = finished.task_result_json(self.client.worker_id)
-        try:
-            delivery = self.client.deliver_result(
-                body,
-                task_id=finished.task_id,
-                workflow_instance_id=finished.workflow_instance_id,
-                want_next=not self._stopping.is_set(),
-                abort=self._abort,
-            )
-        finally:
-            self._leases.untrack(finished.task_id)
-            with self._cond:
-                self._in_flight.pop(finished.task_id, None)
+        delivery = self.client.deliver_result(
+            finished.task_result_json(self.client.worker_id),
+            task_id=finished.task_id,
+            workflow_instance_id=finished.workflow_instance_id,
+            want_next=not self._stopping.is_set(),
+            abort=self._abort,
+        )
         if delivery.delivered:
             with self._cond:
                 self.reported_count += 1
