@@ -30,6 +30,9 @@ foreign commit (W-01, W-02). No-op completion works the same way: `H == A` keeps
 earlier publications of this logical task are reverted and the output ref is the revert
 commit, whose content equals `A`, so the next task of the workflow can continue on `T`.
 
+Because nothing is ever dropped from `T`, every ref perago reported to Conductor stays
+reachable from the branch, so lakeFS garbage collection cannot reclaim it (W-26).
+
 Every call is bounded by an end-to-end publish deadline taken from the task's
 `PublishBudget` (`lakefs_merge_timeout_seconds`, W-16); without a budget a default applies.
 """
