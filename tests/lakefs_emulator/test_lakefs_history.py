@@ -378,3 +378,36 @@ def test_read_only_repository_refuses_writes_without_force(sdk: LakeFSClient) ->
     api_error(403, merge, sdk, "frozen", "b", "main")
     merged = merge(sdk, "frozen", "b", "main", force=True)
     assert head(sdk, "frozen", "main") == merged
+
+
+def test_high_level_history_flow(repo: lakefs.Repository, sdk: LakeFSClient) -> None:
+    main = repo.branch("main")
+    main.object("data/a.txt").upload(b"a1")
+    first = main.commit("first", metadata={"step": "1"})
+    assert first.get_commit().metadata == {"step": "1"}
+    feature = repo.branch("feature").create(main)
+    feature.object("data/b.txt").upload(b"b1")
+    assert [c.path for c in feature.uncommitted()] == ["data/b.txt"]
+    picked = feature.commit("add b")
+    assert [(c.path, c.type) for c in main.diff(feature)] == [("data/b.txt", "added")]
+    assert [c.message for c in feature.log(max_amount=2)] == ["add b", "first"]
+    with feature.transact(commit_message="in a transaction") as tx:
+        tx.object("data/c.txt").upload(b"c1")
+    assert feature.get_commit().message.startswith("Merge")
+    assert [o.path for o in feature.objects(prefix="data/")] == ["data/a.txt", "data/b.txt", "data/c.txt"]
+    main.cherry_pick(picked.get_commit().id)
+    assert main.get_commit().message == "add b"
+    assert [o.path for o in main.objects()] == ["data/a.txt", "data/b.txt"]
+    main.revert(main.get_commit().id)
+    assert [o.path for o in main.objects()] == ["data/a.txt"]
+    main.object("junk").upload(b"x")
+    main.reset_changes()
+    assert list(main.uncommitted()) == []
+    tag = repo.tag("v1").create(first)
+    assert tag.get_commit().id == first.get_commit().id
+    assert [t.id for t in repo.tags()] == ["v1"]
+    assert repo.metadata == {}
+    sdk.internal_api.set_repository_metadata(repo.id, lakefs_sdk.RepositoryMetadataSet(metadata={"owner": "perago"}))
+    assert sdk.repositories_api.get_repository_metadata(repo.id) == {"owner": "perago"}
+    feature.delete()
+    assert [b.id for b in repo.branches()] == ["main"]

@@ -15,6 +15,7 @@ from .messages import (
     field_bool,
     field_int,
     field_str,
+    field_str_list,
     field_str_map,
     json_response,
     text,
@@ -102,6 +103,20 @@ def list_repositories(app: "App", req: Request) -> Response:
 
 def delete_repository(app: "App", req: Request, repository: str) -> Response:
     app.store.delete_repository(repository)
+    return empty(204)
+
+
+def get_repository_metadata(app: "App", req: Request, repository: str) -> Response:
+    return json_response(200, app.store.repository_metadata(repository))
+
+
+def set_repository_metadata(app: "App", req: Request, repository: str) -> Response:
+    app.store.repository_metadata(repository, set_=field_str_map(req.json(), "metadata"))
+    return empty(204)
+
+
+def delete_repository_metadata(app: "App", req: Request, repository: str) -> Response:
+    app.store.repository_metadata(repository, delete=tuple(field_str_list(req.json(), "keys")))
     return empty(204)
 
 
@@ -258,6 +273,26 @@ def revert_branch(app: "App", req: Request, repository: str, branch: str) -> Res
         req.user,
     )
     return empty(204)
+
+
+def cherry_pick(app: "App", req: Request, repository: str, branch: str) -> Response:
+    body = req.json()
+    ref = field_str(body, "ref", required=True)
+    overrides = body.get("commit_overrides") or {}
+    if not isinstance(overrides, dict):
+        raise bad_request("commit_overrides: must be an object")
+    assert ref is not None
+    picked = app.store.cherry_pick(
+        repository,
+        branch,
+        ref,
+        field_int(body, "parent_number"),
+        field_bool(body, "force"),
+        field_str(overrides, "message"),
+        field_str_map(overrides, "metadata") if "metadata" in overrides else None,
+        req.user,
+    )
+    return json_response(201, picked.to_json())
 
 
 # ---------------------------------------------------------------- branch protection

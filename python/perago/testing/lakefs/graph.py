@@ -243,6 +243,14 @@ class Store:
             repos = [self._repos[name] for name in sorted(self._repos)]
         return page_sorted(repos, lambda r: r.id, prefix, after, amount)
 
+    def repository_metadata(self, name: str, set_: Optional[dict[str, str]] = None, delete: tuple[str, ...] = ()) -> dict[str, str]:
+        with self.lock:
+            repo = self.repo(name)
+            repo.metadata.update(set_ or {})
+            for key in delete:
+                repo.metadata.pop(key, None)
+            return dict(repo.metadata)
+
     def delete_repository(self, name: str) -> None:
         with self.lock:
             self.repo(name)
@@ -642,6 +650,39 @@ class Store:
             if tree_id(tree) == head.meta_range_id and not allow_empty:
                 raise bad_request(e.NO_CHANGES)
             commit = self._new_commit(repo, (head.id,), user, message or f"Revert {ref}", tree, metadata)
+            branch.head = commit.id
+            branch.touch()
+            return commit
+
+    def cherry_pick(
+        self, repo_name: str, branch_name: str, ref: str, parent_number: Optional[int], force: bool,
+        message: Optional[str], metadata: Optional[dict[str, str]], user: str,
+    ) -> Commit:
+        """Apply the change `ref` made relative to its parent onto the branch head."""
+        with self.lock:
+            repo = self.repo(repo_name)
+            branch = self.branch(repo, branch_name)
+            self._writable(repo, force)
+            self._unprotected(repo, branch, e.COMMIT_PROTECTED)
+            picked = self.resolve_commit(repo, ref)
+            parents = picked.parents
+            if len(parents) > 1 and not parent_number:
+                raise bad_request("cherry-pick of a merge commit needs a 1-based parent_number")
+            number = parent_number or 1
+            if number < 1 or (parents and number > len(parents)) or (not parents and number > 1):
+                raise bad_request("given commit does not have the given parent number")
+            self._clean(branch)
+            parent_tree = self.tree(repo.commits[parents[number - 1]]) if parents else EMPTY_TREE
+            head = repo.commits[branch.head]
+            tree, conflicts = merge3(parent_tree, self.tree(head), self.tree(picked), None)
+            if conflicts:
+                raise conflict(e.CONFLICT_FOUND)
+            if tree_id(tree) == head.meta_range_id:
+                raise bad_request(e.NO_CHANGES)
+            commit = self._new_commit(
+                repo, (head.id,), user, message or picked.message, tree,
+                dict(picked.metadata) if metadata is None else metadata,
+            )
             branch.head = commit.id
             branch.touch()
             return commit

@@ -130,6 +130,7 @@ class Repository:
     commits: dict[str, Commit] = field(default_factory=dict)
     protection: list[str] = field(default_factory=list)
     protection_version: int = 0
+    metadata: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {
