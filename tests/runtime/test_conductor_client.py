@@ -19,8 +19,10 @@ from perago.conductor import (
     LeaseKeeper,
     conductor_worker_id,
 )
+from perago.conductor.auth import TokenAuth
 from perago.conductor.backoff import Backoff, empty_poll_pause
 from perago.conductor.lease import lease_interval
+from perago.conductor.transport import HttpTransport, ServerAddress
 from perago.testing.conductor import ConductorEmulator, FaultPlan, FaultRule, ManualClock
 
 from .conductor_admin import ConductorAdmin
@@ -321,3 +323,42 @@ def test_backoff_grows_but_stays_under_the_cap(failures: int, base: float, cap: 
 def test_empty_poll_pacing_is_capped_at_100_ms() -> None:
     assert [empty_poll_pause(k) for k in (0, 1, 2)] == [0.0, 0.002, 0.004]
     assert empty_poll_pause(50) == 0.1
+
+
+def test_tokens_are_renewed_after_45_minutes() -> None:
+    now = [1000.0]
+    with ConductorEmulator(auth_keys={"key-1": "s3cret"}) as emulator:
+        transport = HttpTransport(ServerAddress.parse(emulator.url))
+        fetched: list[str] = []
+        send = transport.request
+
+        def spy(method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
+            fetched.append(path)
+            return send(method, path, body, headers)
+
+        transport.request = spy  # type: ignore[method-assign]
+        auth = TokenAuth(transport, "key-1", "s3cret", clock=lambda: now[0])
+        first = auth.headers()
+        assert auth.headers() == first and fetched == ["/token"]
+        now[0] += 44 * 60
+        assert auth.headers() == first and fetched == ["/token"]
+        now[0] += 2 * 60
+        auth.headers()
+        assert fetched == ["/token", "/token"]
+        transport.close()
+
+
+def test_foreign_conductor_worker_variables_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "CONDUCTOR_WORKER_ALL_DOMAIN": "elsewhere",
+        "CONDUCTOR_WORKER_ALL_WORKER_ID": "impostor",
+        "CONDUCTOR_WORKER_ALL_PAUSED": "true",
+        "conductor.worker.all.domain": "elsewhere",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with ConductorEmulator() as emulator:
+        admin, _ = start_workflows(emulator, 1)
+        client = client_for(emulator)
+        (task,) = poll_all(client, 1)
+        assert admin.task(task["taskId"])["workerId"] == "clientechoBroker@testhost"
+        assert "domain" not in task

@@ -204,3 +204,27 @@ def test_drain_deadline_reports_unfinished_tasks_as_failed(tmp_path: Path) -> No
             task = admin.workflow(wid)["tasks"][0]
             assert task["status"] == "FAILED"
             assert "shutdown drain deadline of 1s passed" in task["reasonForIncompletion"]
+
+
+def test_leases_are_kept_while_an_update_is_being_retried(records: list[dict[str, Any]]) -> None:
+    faults = FaultPlan(seed=5)
+    with ConductorEmulator(faults=faults) as emulator:
+        admin = ConductorAdmin(emulator.url)
+        flow = admin.setup_single_task_workflow("runtime.echo", responseTimeoutSeconds=3)
+        faults.rules.extend(
+            [FaultRule(endpoint="update_v2", error_rate=1.0), FaultRule(endpoint="update", error_rate=1.0)]
+        )
+        (workflow_id,) = [admin.start(flow, {"text": "slow-to-report", "count": 1})]
+        with RunningRunner(emulator, threads=1):
+            deadline = time.monotonic() + 10
+            while not [r for r in records if r["message"] == "task result update failed; retrying"]:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            # Conductor refuses results for longer than the 3 s response timeout; only lease
+            # extensions (plain updates with extendLease) get through.
+            faults.rules[:] = [FaultRule(endpoint="update_v2", error_rate=1.0)]
+            time.sleep(4.5)
+            faults.rules.clear()
+            (workflow,) = admin.wait_for_workflows([workflow_id])
+        assert workflow["status"] == "COMPLETED"
+        assert workflow["tasks"][0]["retryCount"] == 0
