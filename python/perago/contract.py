@@ -98,7 +98,10 @@ class TaskContract:
         if self._has_workspace:
             if workspace is None:
                 raise TaskInputError("workspace output can only be built with a workspace reference")
-            return {"workspace": self._dump_workspace(workspace, mode="json"), "result": self._dump_result(result, mode="json")}
+            return {
+                "workspace": self._dump_workspace(workspace, mode="json"),
+                "result": self._dump_result(result, mode="json"),
+            }
         if workspace is not None:
             raise TaskInputError("workspace-free output cannot carry a workspace reference")
         return {"result": self._dump_result(result, mode="json")}

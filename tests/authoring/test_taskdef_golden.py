@@ -94,7 +94,8 @@ def test_build_taskdef_is_json_compatible_and_ordered() -> None:
 
 
 def test_budget_warning_points_at_the_caller() -> None:
-    with pytest.warns(UserWarning, match=r"response_seconds=100 .* publish_budget.response_timeout_seconds=155;") as caught:
+    expected = r"response_seconds=100 .* publish_budget.response_timeout_seconds=155;"
+    with pytest.warns(UserWarning, match=expected) as caught:
         build_taskdef(load("render_stems_tight"))
     assert [Path(w.filename).name for w in caught] == [Path(__file__).name]
 
@@ -102,9 +103,8 @@ def test_budget_warning_points_at_the_caller() -> None:
 def test_budget_equal_to_response_timeout_does_not_warn() -> None:
     task = load("render_stems_tight")
     budget = task.controls.publish_budget
-    controls = task.controls.model_copy(
-        update={"timeout": task.controls.timeout.model_copy(update={"response_seconds": budget.response_timeout_seconds})}
-    )
+    timeout = task.controls.timeout.model_copy(update={"response_seconds": budget.response_timeout_seconds})
+    controls = task.controls.model_copy(update={"timeout": timeout})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         taskdef = build_taskdef(dataclasses.replace(task, controls=controls))

@@ -87,7 +87,8 @@ def decorate(fn: Callable[..., Any], **kwargs: Any) -> str:
     kwargs.setdefault("owner_email", "o@example.net")
     task(**kwargs)(fn)
     definition = fn.__perago_task__
-    return f"{definition.name}|{definition.params_model.__name__}|{definition.output_model.__name__}|{definition.has_workspace}"
+    models = f"{definition.params_model.__name__}|{definition.output_model.__name__}"
+    return f"{definition.name}|{models}|{definition.has_workspace}"
 
 
 # -- decorator: factory-time and metadata checks ----------------------------------

@@ -21,7 +21,13 @@ class LimitResult(BaseModel):
     description="Rate limited.",
     workspace=WorkspaceSpec(prefix="data/ops"),
     controls=TaskControls(
-        retry={"count": "10", "logic": "EXPONENTIAL_BACKOFF", "delay_seconds": 5, "max_delay_seconds": 300, "jitter_ms": 250},
+        retry={
+            "count": "10",
+            "logic": "EXPONENTIAL_BACKOFF",
+            "delay_seconds": 5,
+            "max_delay_seconds": 300,
+            "jitter_ms": 250,
+        },
         timeout=TimeoutPolicy(policy="RETRY", seconds=7200, response_seconds=900, poll_seconds=30, total_seconds=86400),
         limits=ExecutionLimits(concurrent_exec_limit=0, rate_limit_frequency_in_seconds=60, rate_limit_per_frequency=0),
     ),
