@@ -11,9 +11,9 @@ only ever writes under `<attempt_dir>/ws`, which it creates and always removes.
 
 from __future__ import annotations
 
-import shutil
 import contextlib
 import os
+import shutil
 import stat
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -32,8 +32,10 @@ from perago.guards import check_guardrails
 from perago.models import WorkspaceInput
 from perago.workspace.identity import PublicationIdentity
 from perago.workspace.keys import WorkspaceProjection
+from perago.workspace.manifest import ChangeSet
 from perago.workspace.runtime import LakeFSWorkspaceRuntime
 from perago.workspace.staging import StagedWorkspace
+from perago.workspace_spec import WorkspaceSpec
 
 TaskBody = Callable[[Path], Any]
 """Runs the task function on the attempt workspace; returns its validated, JSON-ready result."""
@@ -45,7 +47,7 @@ AttemptFence = Callable[[], None]
 def run_workspace_attempt(
     *,
     workspace: WorkspaceInput | Mapping[str, Any],
-    spec: Any,
+    spec: WorkspaceSpec,
     attempt: Any,
     execution_id: str,
     attempt_dir: Path,
@@ -110,7 +112,7 @@ def _stage_and_publish(
     repository: str,
     branch: str,
     input_ref: str,
-    changes: Any,
+    changes: ChangeSet,
     fence: AttemptFence,
 ) -> str:
     staged: StagedWorkspace = runtime.stage(identity, repository, input_ref, changes)
@@ -168,7 +170,7 @@ class LakeFSWorkspaceAttempts:
     def __init__(
         self,
         runtime: LakeFSWorkspaceRuntime,
-        spec: Any,
+        spec: WorkspaceSpec,
         *,
         attempt_directory: Callable[[Any], AbstractContextManager[Path]],
         fence: Callable[[Any], None],

@@ -13,11 +13,11 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from loguru import logger
 
 from perago.config import LakeFSConfig
+from perago.controls import PublishBudget
 from perago.errors import RuntimeConfigError
 from perago.workspace.errors import LakeFSError, WorkspaceContractError
 from perago.workspace.identity import PublicationIdentity
@@ -54,7 +54,7 @@ class LakeFSWorkspaceRuntime:
         self,
         client: LakeFSClient,
         *,
-        publish_budget: Any = None,
+        publish_budget: PublishBudget | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         staging_ttl_seconds: float = DEFAULT_STAGING_TTL_SECONDS,
         sweep_interval_seconds: float = DEFAULT_SWEEP_INTERVAL_SECONDS,
@@ -70,7 +70,7 @@ class LakeFSWorkspaceRuntime:
 
     @classmethod
     def from_config(
-        cls, config: LakeFSConfig, *, publish_budget: Any = None, concurrency: int = DEFAULT_CONCURRENCY
+        cls, config: LakeFSConfig, *, publish_budget: PublishBudget | None = None, concurrency: int = DEFAULT_CONCURRENCY
     ) -> LakeFSWorkspaceRuntime:
         """One runtime per executor process (or per thread-mode worker) from the LAKECTL_* settings."""
         client = LakeFSClient(
