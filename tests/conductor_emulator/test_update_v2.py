@@ -109,3 +109,13 @@ def test_gateway_without_v2_route_answers_404(clock: ManualClock) -> None:  # §
 def test_wrong_method_is_405_on_3_32_and_500_before(api: Api, api_331: Api) -> None:  # §0.3
     assert api.client.delete("/tasks/poll/batch/a").status_code == 405
     assert api_331.client.delete("/tasks/poll/batch/a").status_code == 500
+
+
+def test_options_probe_lists_post_only_where_update_v2_exists(api: Api, clock: ManualClock) -> None:  # §10 item 4
+    modern = api.client.options("/tasks/update-v2")
+    assert modern.status_code == 200 and "POST" in modern.headers["allow"].split(",")
+    with ConductorEmulator(clock=clock, server_version="3.21.11") as legacy:
+        legacy_api = Api(legacy.url)
+        answer = legacy_api.client.options("/tasks/update-v2")
+        legacy_api.close()
+        assert answer.status_code == 200 and "POST" not in answer.headers["allow"].split(",")  # only GET /tasks/{taskId}

@@ -14,8 +14,8 @@ real server's sweeper would take 1–2 s.
 from __future__ import annotations
 
 import heapq
+import os
 import random
-import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
 from itertools import count
@@ -50,7 +50,12 @@ class _WorkflowEnded(Exception):
 
 
 def _new_id() -> str:
-    return str(uuid.uuid4())
+    """A random UUID v4 string, like `str(uuid.uuid4())` at a third of the cost."""
+    digits = os.urandom(16).hex()
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{_VARIANT[digits[16]]}{digits[17:20]}-{digits[20:]}"
+
+
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 class Engine:

@@ -150,6 +150,7 @@ class ConductorApp:
         self.request_counts: dict[str, int] = defaultdict(int)
         engine.on_push = self._wake
         self._routes: dict[int, list[_Route]] = {}
+        self._literal_routes: dict[tuple[str, str], _Route] = {}  # exact paths, found without matching
         self._register_routes()
 
     # ------------------------------------------------------------ routing
@@ -157,6 +158,8 @@ class ConductorApp:
         route = _Route(method, pattern, endpoint, handler)
         self._routes.setdefault(len(route.parts), []).append(route)
         self._routes[len(route.parts)].sort(key=lambda item: -item.literals)
+        if "{" not in pattern:
+            self._literal_routes[(method, pattern)] = route
 
     def _register_routes(self) -> None:
         add = self._add
@@ -201,7 +204,22 @@ class ConductorApp:
         add("PUT", "/api/workflow/{workflowId}/pause", "workflow_control", self._pause)
         add("PUT", "/api/workflow/{workflowId}/resume", "workflow_control", self._resume)
 
+    def _allowed_methods(self, path: str) -> list[str]:
+        segments = [segment for segment in path.split("/") if segment]
+        return sorted({route.method for route in self._routes.get(len(segments), ()) if route.match(segments) is not None})
+
+    def _options(self, request: Request) -> bytes:
+        """Spring MVC's automatic OPTIONS answer: 200 with an `Allow` header (spec §10 item 4)."""
+        methods = self._allowed_methods(request.path)
+        if not methods:
+            return self._unknown_path(request.path)
+        allow = ",".join([*methods, "HEAD", "OPTIONS"] if "GET" in methods else [*methods, "OPTIONS"])
+        return f"HTTP/1.1 200 OK\r\nAllow: {allow}\r\nContent-Length: 0\r\n\r\n".encode()
+
     def _route(self, request: Request) -> tuple[_Route, Params]:
+        literal = self._literal_routes.get((request.method, request.path))
+        if literal is not None:
+            return literal, {}
         segments = [segment for segment in request.path.split("/") if segment]
         path_matched = False
         for route in self._routes.get(len(segments), ()):
@@ -220,6 +238,8 @@ class ConductorApp:
 
     # ------------------------------------------------------------ entry
     def handle(self, request: Request) -> HandlerResult:
+        if request.method == "OPTIONS":
+            return self._options(request)
         try:
             route, params = self._route(request)
         except _UnknownPath as unknown:
@@ -430,8 +450,7 @@ class ConductorApp:
         task_type = _first(query, "taskType")
         if task_type is None:
             raise BadRequest("Required request parameter 'taskType' for method parameter type String is not present")
-        domain = _first(query, "domain")
-        return json_reply(str(self.engine.queue_size(task_type, domain or None)))
+        return json_reply(str(self.engine.queue_size(task_type, _first(query, "domain"))))
 
     def _queue_all(self, request: Request, params: Params) -> bytes:
         return json_reply(dumps(self.engine.all_queue_sizes()))

@@ -7,7 +7,7 @@ Two ways to run it:
   benchmark's worker runtime does not compete with the emulator for the GIL. The clock
   is then the system clock.
 
-uvloop is used when it is importable (it roughly halves the per-request loop overhead).
+uvloop is used when it is importable (see http11.py for why the stack is what it is).
 """
 
 from __future__ import annotations
