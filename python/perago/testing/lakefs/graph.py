@@ -28,13 +28,23 @@ EMPTY_TREE: dict[str, Entry] = {}
 _TREE_KEY_CACHE = 128
 
 
-@dataclass(frozen=True)
 class View:
-    """What a ref shows to object reads: a committed tree, plus staging for a branch ref."""
+    """What a ref shows to object reads: a committed tree, plus staging for a branch ref.
 
-    tree: Tree
-    staging: Optional[dict[str, Optional[Entry]]]
-    keys: SortedKeys
+    The sorted key list is built only when a listing asks for it, so point reads of a branch
+    that is being written stay O(1).
+    """
+
+    def __init__(
+        self, tree: Tree, staging: Optional[dict[str, Optional[Entry]]], keys: Callable[[], SortedKeys]
+    ) -> None:
+        self.tree = tree
+        self.staging = staging
+        self._keys = keys
+
+    @property
+    def keys(self) -> SortedKeys:
+        return self._keys()
 
     def get(self, path: str) -> Optional[Entry]:
         if self.staging is not None and path in self.staging:
@@ -176,21 +186,25 @@ class Store:
         if branch is not None and not expr.committed_only and not expr.steps and branch.staging:
             return self._branch_view(repo, branch)
         commit = self._walk(repo, commit, expr)
-        return View(self.tree(commit), None, self._keys_of_tree(commit.meta_range_id))
+        return View(self.tree(commit), None, lambda: self._keys_of_tree(commit.meta_range_id))
 
     def _branch_view(self, repo: Repository, branch: Branch) -> View:
         head_tree_id = repo.commits[branch.head].meta_range_id
         tree = self._trees[head_tree_id]
-        cache = branch.view_cache
-        if cache is None or cache[0] != branch.staging_version or cache[1] != head_tree_id:
-            merged = set(tree)
-            for path, entry in branch.staging.items():
-                if entry is None:
-                    merged.discard(path)
-                else:
-                    merged.add(path)
-            cache = branch.view_cache = (branch.staging_version, head_tree_id, SortedKeys(sorted(merged)))
-        return View(tree, branch.staging, cache[2])
+
+        def keys() -> SortedKeys:
+            cache = branch.view_cache
+            if cache is None or cache[0] != branch.staging_version or cache[1] != head_tree_id:
+                merged = set(tree)
+                for path, entry in branch.staging.items():
+                    if entry is None:
+                        merged.discard(path)
+                    else:
+                        merged.add(path)
+                cache = branch.view_cache = (branch.staging_version, head_tree_id, SortedKeys(sorted(merged)))
+            return cache[2]
+
+        return View(tree, branch.staging, keys)
 
     # ---------------------------------------------------------------- guards
 
