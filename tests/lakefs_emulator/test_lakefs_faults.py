@@ -91,6 +91,27 @@ def test_latency_is_injected_and_recorded(emulator: LakeFSEmulator, sdk: LakeFSC
     assert [i.action for i in emulator.faults.injected] == ["latency"] * 3
 
 
+def test_before_apply_lands_a_foreign_commit_in_the_publish_window(
+    emulator: LakeFSEmulator, sdk: LakeFSClient, repo_name: str
+) -> None:
+    sdk.branches_api.create_branch(repo_name, lakefs_sdk.BranchCreation(name="stage", source="main"))
+    upload(sdk, repo_name, "stage", "ours", b"1")
+    commit(sdk, repo_name, "stage")
+    read_head = sdk.branches_api.get_branch(repo_name, "main").commit_id
+    foreign: list[str] = []
+
+    def land_foreign_commit(operation: str) -> None:
+        upload(sdk, repo_name, "main", "theirs", b"foreign")
+        foreign.append(commit(sdk, repo_name, "main", "foreign writer").id)
+
+    emulator.faults.add(FaultRule(operation="mergeIntoBranch", before_apply=land_foreign_commit, times=1))
+    merged = sdk.refs_api.merge_into_branch(repo_name, "stage", "main", merge=lakefs_sdk.Merge(squash_merge=True))
+    result = sdk.commits_api.get_commit(repo_name, merged.reference)
+    assert result.parents == foreign and foreign[0] != read_head  # the merge went onto the moved head
+    assert [r.path for r in sdk.objects_api.list_objects(repo_name, "main").results] == ["ours", "theirs"]
+    assert [i.action for i in emulator.faults.injected] == ["before_apply"]
+
+
 def test_rates_follow_the_seed() -> None:
     def decisions(seed: int) -> list[str | None]:
         injector = FaultInjector(seed=seed)

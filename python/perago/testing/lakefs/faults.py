@@ -1,9 +1,11 @@
-"""Seedable fault injection per endpoint: 5xx answers, dropped connections, latency.
+"""Seedable fault injection per endpoint: 5xx answers, dropped connections, latency, interference.
 
 Rules name endpoints by lakeFS's OpenAPI operation ID (`mergeIntoBranch`, `uploadObject`,
 `hardResetBranch`, ... or `*`). "Drop after apply" performs the request and then closes the
 connection without answering, which is how a client meets the ambiguous outcome of a merge or
-hard reset whose response was lost (spec §6.6 item 10). With no rules nothing is injected.
+hard reset whose response was lost (spec §6.6 item 10). `before_apply` runs a callback just
+before the request is applied, outside the emulator's lock, so a test can land a foreign commit
+in the window between a client's head read and its merge. With no rules nothing is injected.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 ERROR = "error"
 DROP = "drop"
@@ -28,6 +30,7 @@ class FaultRule:
     drop_rate: float = 0.0
     drop_after_apply_rate: float = 0.0
     latency_seconds: float = 0.0
+    before_apply: Optional[Callable[[str], None]] = None  # called with the operation ID; may call the emulator
     times: Optional[int] = None  # stop after injecting this many faults; None = forever
 
     def __post_init__(self) -> None:
@@ -48,12 +51,13 @@ class Decision:
     latency_seconds: float = 0.0
     action: Optional[str] = None
     status: int = 503
+    callbacks: tuple[Callable[[str], None], ...] = ()
 
 
 @dataclass(frozen=True)
 class Injected:
     operation: str
-    action: str  # "error" | "drop" | "drop_after_apply" | "latency"
+    action: str  # "error" | "drop" | "drop_after_apply" | "latency" | "before_apply"
 
 
 @dataclass
@@ -87,6 +91,7 @@ class FaultInjector:
         if not self.rules:
             return Decision()
         latency = 0.0
+        callbacks: list[Callable[[str], None]] = []
         with self._lock:
             for rule in self.rules:
                 if rule.operation not in ("*", operation) or rule.times == 0:
@@ -99,12 +104,17 @@ class FaultInjector:
                     action = DROP
                 elif roll < rule.error_rate + rule.drop_rate + rule.drop_after_apply_rate:
                     action = DROP_AFTER_APPLY
-                if action is None and not rule.latency_seconds:
+                if action is None and not rule.latency_seconds and rule.before_apply is None:
                     continue
                 latency += rule.latency_seconds
                 if rule.times is not None:
                     rule.times -= 1
-                self.injected.append(Injected(operation, action or "latency"))
                 if action is not None:
-                    return Decision(latency, action, rule.error_status)
-        return Decision(latency)
+                    self.injected.append(Injected(operation, action))
+                    return Decision(latency, action, rule.error_status, tuple(callbacks))
+                if rule.before_apply is not None:
+                    callbacks.append(rule.before_apply)
+                    self.injected.append(Injected(operation, "before_apply"))
+                else:
+                    self.injected.append(Injected(operation, "latency"))
+        return Decision(latency, callbacks=tuple(callbacks))

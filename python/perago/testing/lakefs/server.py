@@ -184,6 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
             decision = app.faults.decide(route.operation)
             if decision.latency_seconds:
                 time.sleep(decision.latency_seconds)
+            if decision.action is None:
+                for callback in decision.callbacks:
+                    callback(route.operation)
             if decision.action == DROP:
                 self._drop()
                 return
