@@ -16,10 +16,10 @@
 mod child;
 mod gc_worker;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -58,7 +58,7 @@ pub struct Config {
     pub force_kill_after: Option<Duration>,
     /// Multiplies the 1, 2, 4 ... 30 restart sequence (1 s in production; tests shrink it).
     pub backoff_unit: Duration,
-    /// A child that ran at least this long restarts with the backoff reset.
+    /// A child that stayed up this long after becoming ready restarts with the backoff reset.
     pub healthy_after: Duration,
     /// Consecutive deaths before ready after which an executor slot stops the runtime.
     pub boot_failure_limit: u32,
@@ -154,6 +154,13 @@ impl Member {
     }
 }
 
+/// One queued control frame: its bytes, how many were sent, and the fd riding on it.
+struct Outgoing {
+    bytes: Vec<u8>,
+    sent: usize,
+    fd: Option<OwnedFd>,
+}
+
 enum Phase {
     Running,
     Draining { force_kill_at: Option<Instant> },
@@ -178,6 +185,9 @@ struct Supervisor {
     control_for_broker: Option<OwnedFd>,
     control_decoder: Decoder,
     control_open: bool,
+    /// Frames for the broker not yet taken by its socket: the loop never blocks on a
+    /// broker that is slow to read; EPOLLOUT tells us when to continue.
+    control_outbox: VecDeque<Outgoing>,
     members: Vec<Member>,
     phase: Phase,
     outcome: Option<Outcome>,
@@ -231,6 +241,7 @@ impl Supervisor {
             control_for_broker: Some(control_for_broker),
             control_decoder: Decoder::new(),
             control_open: true,
+            control_outbox: VecDeque::new(),
             members,
             phase: Phase::Running,
             outcome: None,
@@ -334,6 +345,10 @@ impl Supervisor {
     }
 
     fn on_control(&mut self) {
+        if !self.control_open {
+            return;
+        }
+        self.flush_control();
         let mut buffer = [0u8; 4096];
         loop {
             match sys::recv_with_fds(self.control.as_fd(), &mut buffer, true) {
@@ -478,7 +493,6 @@ impl Supervisor {
         let worker_id = self.members[index].worker_id.clone();
         self.send_control(&Message::ExecutorExited { slot, generation, worker_id: worker_id.clone(), cause }, None);
         self.gc.submit(gc_worker::Job::Targeted { worker_id: worker_id.clone(), pid: running.pid });
-        let uptime = running.started.elapsed();
         let mut fields = exit_fields(cause, &running);
         if matches!(self.phase, Phase::Draining { .. }) {
             log::info("worker process exited", with_identity(&self.members[index], running.pid, fields));
@@ -509,19 +523,28 @@ impl Supervisor {
         } else {
             member.boot_failures = 0;
         }
-        if uptime >= self.config.healthy_after {
+        // Healthy means up that long after it became ready (boot time does not count).
+        if running.ready_at.is_some_and(|ready| ready.elapsed() >= self.config.healthy_after) {
             member.restart_count = 0;
         }
+        // A ready executor that exits 0 was asked to stop (a signal sent to it alone): not a
+        // crash, so it does not climb the backoff (W6). Anything else does.
+        let clean = cause == ExitCause::Code(0) && running.ready_at.is_some();
         let delay = self.config.backoff_unit.mul_f64(backoff::restart_backoff_seconds(member.restart_count) as f64);
-        member.restart_count += 1;
+        if !clean {
+            member.restart_count += 1;
+        }
         member.state = ChildState::Pending { at: Instant::now() + delay };
         fields["restart_delay_seconds"] = json!(delay.as_secs_f64());
         fields["consecutive_boot_failures"] = json!(member.boot_failures);
-        let hint_killed = matches!(cause, ExitCause::Signal(signal) if signal == libc::SIGKILL);
-        if hint_killed {
+        if matches!(cause, ExitCause::Signal(signal) if signal == libc::SIGKILL) {
             fields["hint"] = json!("killed by SIGKILL: out of memory, or killed by hand?");
         }
-        log::error("worker process exited; restarting", with_identity(member, running.pid, fields));
+        if clean {
+            log::info("worker process exited cleanly; restarting", with_identity(member, running.pid, fields));
+        } else {
+            log::error("worker process exited; restarting", with_identity(member, running.pid, fields));
+        }
     }
 
     // ---- actions ------------------------------------------------------------------
@@ -681,29 +704,49 @@ impl Supervisor {
         );
         if let Some((slot, generation, broker_end)) = broker_end {
             let worker_id = self.members[index].worker_id.clone();
-            self.send_control(&Message::SlotSocket { slot, generation, worker_id }, Some(broker_end.as_fd()));
+            self.send_control(&Message::SlotSocket { slot, generation, worker_id }, Some(broker_end));
         }
         Ok(())
     }
 
-    fn send_control(&mut self, message: &Message, fd: Option<BorrowedFd<'_>>) {
+    /// Queue a frame for the broker (with an fd to pass, for `SlotSocket`) and send what
+    /// the socket takes now. Order is preserved, so an exit is always told before the
+    /// replacement's socket.
+    fn send_control(&mut self, message: &Message, fd: Option<OwnedFd>) {
         if !self.control_open {
             return;
         }
-        let bytes = message.encode();
-        let result = match fd {
-            Some(fd) => sys::send_with_fd(self.control.as_fd(), &bytes, fd),
-            None => sys::write_all(self.control.as_fd(), &bytes),
-        };
-        if let Err(error) = result {
-            // The broker is gone or not reading; its own exit is handled via its pidfd.
-            log::warning("could not write to the broker's control socket", json!({"exception": error.to_string()}));
+        self.control_outbox.push_back(Outgoing { bytes: message.encode(), sent: 0, fd });
+        self.flush_control();
+    }
+
+    fn flush_control(&mut self) {
+        while let Some(front) = self.control_outbox.front_mut() {
+            let fd = if front.sent == 0 { front.fd.as_ref().map(|fd| fd.as_fd()) } else { None };
+            match sys::send_some(self.control.as_fd(), &front.bytes[front.sent..], fd) {
+                Ok(n) => {
+                    front.sent += n;
+                    if front.sent == front.bytes.len() {
+                        self.control_outbox.pop_front();
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) => {
+                    // The broker is gone; its own exit is handled via its pidfd.
+                    log::warning("could not write to the broker's control socket", json!({"exception": error.to_string()}));
+                    self.control_outbox.clear();
+                    self.close_control();
+                    return;
+                }
+            }
         }
+        let _ = self.epoll.modify(self.control.as_fd(), TOKEN_CONTROL, !self.control_outbox.is_empty());
     }
 
     fn close_control(&mut self) {
         if self.control_open {
             self.control_open = false;
+            self.control_outbox.clear();
             self.epoll.remove(self.control.as_fd());
         }
     }

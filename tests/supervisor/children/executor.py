@@ -82,7 +82,7 @@ def main() -> int:
     channel.ready()
     journal.record("executor_ready", worker_id=WORKER_ID, generation=GENERATION, fd=channel.fileno())
     crash_at = None if (delay := crash_after()) is None else time.monotonic() + delay
-    while True:
+    while not stop_requested:
         timeout = None if crash_at is None else max(0.0, crash_at - time.monotonic())
         message = channel.recv(timeout=timeout)
         if crash_at is not None and time.monotonic() >= crash_at:
@@ -98,8 +98,7 @@ def main() -> int:
                 time.sleep(3600)
             return 0
         run_task(channel, message)
-        if stop_requested:
-            return 0
+    return 0
 
 
 if __name__ == "__main__":
