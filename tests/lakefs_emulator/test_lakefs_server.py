@@ -179,3 +179,24 @@ def test_cli_prints_exports_and_serves(tmp_path) -> None:
         assert process.wait(timeout=10) == 0
         assert process.stdout is not None
         process.stdout.close()
+
+
+def test_restart_keeps_history_when_the_data_dir_is_given(tmp_path) -> None:
+    emulator = LakeFSEmulator(data_dir=tmp_path)
+    with emulator:
+        sdk = LakeFSClient(lakefs_sdk.Configuration(host=emulator.api_url, username=emulator.access_key_id,
+                                                    password=emulator.secret_access_key))
+        sdk.repositories_api.create_repository(lakefs_sdk.RepositoryCreation(name="kept", storage_namespace="local://k"))
+        upload(sdk, "kept", "main", "f", b"survives")
+        commit(sdk, "kept", "main")
+    with emulator:
+        sdk = LakeFSClient(lakefs_sdk.Configuration(host=emulator.api_url, username=emulator.access_key_id,
+                                                    password=emulator.secret_access_key))
+        assert read(sdk, "kept", "main", "f") == b"survives"
+    assert (tmp_path / "objects").is_dir()
+    temporary = LakeFSEmulator()
+    with temporary:
+        data_dir = temporary.data_dir
+    assert data_dir is not None and not data_dir.exists()
+    with pytest.raises(RuntimeError, match="cannot restart"):
+        temporary.start()

@@ -66,6 +66,10 @@ class LakeFSEmulator:
     def start(self) -> "LakeFSEmulator":
         if self._server is not None:
             raise RuntimeError("LakeFSEmulator is already running")
+        if self._given_data_dir is None and self.data_dir is not None:
+            raise RuntimeError(
+                "LakeFSEmulator cannot restart: its temporary data_dir was removed on stop (pass data_dir= to restart)"
+            )
         if self._given_data_dir is not None:
             self._given_data_dir.mkdir(parents=True, exist_ok=True)
             self.data_dir = self._given_data_dir
@@ -97,7 +101,7 @@ class LakeFSEmulator:
         if thread is not None:
             thread.join()
         if self._given_data_dir is None and self.data_dir is not None:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+            shutil.rmtree(self.data_dir, ignore_errors=True)  # a restart is refused from here on
 
     def __enter__(self) -> "LakeFSEmulator":
         return self.start()
