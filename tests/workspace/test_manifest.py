@@ -172,3 +172,14 @@ def test_file_names_that_cannot_be_object_keys_are_refused_terminally(tmp_path: 
     (tmp_path / "back\\slash.txt").write_bytes(b"x")
     with pytest.raises(WorkspaceContractError, match="backslash"):
         scan_changes(tmp_path, manifest, PROJECTION)
+
+
+def test_coarse_timestamps_widen_the_racy_window() -> None:
+    remote = RemoteObject(key="data/a", size_bytes=1, checksum="c")
+    manifest = Manifest()
+    for index in range(3):
+        manifest.add(ManifestEntry(f"f{index}", remote, "h", 1, index, ctime_ns=5_000_000_000 + index * 10**9, mtime_ns=0))
+    manifest.seal()
+    manifest.sealed_at_ns = 8_500_000_000
+    assert manifest.is_racy(manifest.entries["f2"]), "a write within 2 s of a 1 s-granular stamp is suspect"
+    assert not manifest.is_racy(manifest.entries["f0"])

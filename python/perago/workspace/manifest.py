@@ -28,6 +28,8 @@ from perago.workspace.errors import WorkspaceContractError
 from perago.workspace.keys import MARKER_NAME, WorkspaceProjection, check_collisions
 
 RACY_WINDOW_NS = 100_000_000
+COARSE_RACY_WINDOW_NS = 2_000_000_000
+"""Used when the filesystem keeps timestamps in whole milliseconds or seconds (FAT, some NFS)."""
 HASH_CHUNK_BYTES = 1 << 20
 
 
@@ -61,17 +63,20 @@ class Manifest:
 
     entries: dict[str, ManifestEntry] = field(default_factory=dict)
     sealed_at_ns: int | None = None
+    racy_window_ns: int = RACY_WINDOW_NS
 
     def add(self, entry: ManifestEntry) -> None:
         self.entries[entry.relative] = entry
 
     def seal(self) -> None:
         self.sealed_at_ns = time.time_ns()
+        if self.entries and all(e.ctime_ns % 1_000_000 == 0 for e in self.entries.values()):
+            self.racy_window_ns = COARSE_RACY_WINDOW_NS
 
     def is_racy(self, entry: ManifestEntry) -> bool:
         if self.sealed_at_ns is None:
             return True
-        return entry.ctime_ns >= self.sealed_at_ns - RACY_WINDOW_NS
+        return entry.ctime_ns >= self.sealed_at_ns - self.racy_window_ns
 
     @property
     def total_bytes(self) -> int:
