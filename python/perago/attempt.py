@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from loguru import logger
-from perago.errors import TaskInputError
+from perago.errors import StaleAttemptError, TaskInputError
 from perago.metrics import MetricRecorder, TaskAttemptMetricContext
 from perago.models import WorkspaceInput
 from perago.result import RuntimeTaskResult, completed, failed, result_for_exception, task_result_json
@@ -122,6 +122,35 @@ class WorkspaceRuntime(Protocol):
     """
 
     def run_attempt(self, attempt: Attempt, workspace: WorkspaceInput, body: WorkspaceBody) -> dict[str, Any]: ...
+
+
+def conductor_attempt_fence(get_task: Callable[[str], Mapping[str, Any]]) -> Callable[[Attempt], None]:
+    """The attempt fence (runtime.md §4.3) over `get_task` (e.g. `ConductorClient.get_task`).
+
+    Reloads the task and raises `StaleAttemptError` unless it is still IN_PROGRESS with the
+    same workflow, task id and retry count. The reason names what changed (perago 0.6
+    sent the bare task id, W15). A reload failure propagates and fails the attempt.
+    """
+
+    def fence(attempt: Attempt) -> None:
+        expected = attempt.snapshot
+        current = AttemptSnapshot.from_task(get_task(expected.task_id))
+        changes = [
+            f"{label} is {now!r}, not {then!r}"
+            for label, now, then in (
+                ("status", current.status, "IN_PROGRESS"),
+                ("workflow", current.workflow_instance_id, expected.workflow_instance_id),
+                ("task id", current.task_id, expected.task_id),
+                ("retry count", current.retry_count, expected.retry_count),
+            )
+            if now != then
+        ]
+        if changes:
+            raise StaleAttemptError(
+                f"attempt of task {expected.task_id} is no longer current in Conductor: " + "; ".join(changes)
+            )
+
+    return fence
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,5 +286,6 @@ __all__ = [
     "FinishedAttempt",
     "WorkspaceBody",
     "WorkspaceRuntime",
+    "conductor_attempt_fence",
     "new_execution_id",
 ]

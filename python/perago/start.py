@@ -6,8 +6,8 @@ module, LakeFS/metrics configuration the task needs, TaskDef validation, and a T
 registered in Conductor under the task's name (decided by HTTP status, never by error
 text — W21). `StartCheckFailed` carries the one-line message the CLI prints after
 `error: `; unexpected failures name their type and say which step failed (W19). What this
-build cannot run yet (workspace tasks, metrics-enabled tasks, process mode until the
-broker and executor modules land) is refused here too, before anything starts.
+build cannot run yet (metrics-enabled tasks, process mode until the broker and executor
+modules land) is refused here too, before anything starts.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from pydantic import ValidationError
 from pydantic.errors import PydanticInvalidForJsonSchema
 
 from perago import _core
-from perago.attempt import AttemptRunner
-from perago.conductor import client_from_config, conductor_worker_id
+from perago.attempt import AttemptRunner, WorkspaceRuntime, conductor_attempt_fence
+from perago.conductor import ConductorClient, client_from_config, conductor_worker_id
 from perago.config import RuntimeConfig, load_runtime_config, parse_execution_mode
 from perago.errors import RuntimeConfigError, TaskDefinitionError
 from perago.runners.thread import ThreadRunner
+from perago.runners.workspace_gc import WorkspaceGcThread, sweep_abandoned
 from perago.runtime_logging import configure_process_logging, log_process_started
 from perago.task import TaskDefinition, load_module_task
 from perago.taskdef import build_taskdef, config_dict_warning, read_only_budget_warning, reject_root_models
@@ -37,9 +38,6 @@ from perago.worker_identity import broker_worker_id, child_environment
 
 _REPORTED_AS_IS = (TaskDefinitionError, RuntimeConfigError, ValidationError, PydanticInvalidForJsonSchema)
 
-WORKSPACE_RUNTIME_MISSING = (
-    "workspace tasks cannot run yet: this perago build has no LakeFS workspace runtime wired into perago start"
-)
 METRICS_RUNTIME_MISSING = (
     "metrics-enabled tasks cannot run yet: this perago build has no metrics recorder wired into perago start"
 )
@@ -122,8 +120,6 @@ def check_start(
 
 def _require_runtime_support(task: TaskDefinition, mode: str) -> None:
     """Refuse, before anything runs, what this build cannot run yet (instead of failing every task)."""
-    if task.has_workspace:
-        raise RuntimeConfigError(WORKSPACE_RUNTIME_MISSING)
     if task.metrics is not None:
         raise RuntimeConfigError(METRICS_RUNTIME_MISSING)
     if mode == "process" and not _process_mode_available():
@@ -164,19 +160,28 @@ def run_process_mode(plan: StartPlan, *, processes: int) -> int:
 
 
 def run_thread_mode(plan: StartPlan, *, threads: int) -> int:
-    """This process becomes the runner: `<prefix>Broker` identity, JSONL log, N task threads."""
+    """This process becomes the runner: `<prefix>Broker` identity, JSONL log, N task threads.
+
+    Holds the workspace-root lock throughout; sweeps abandoned attempt workspaces before
+    starting and after the drain, and runs the periodic GC meanwhile.
+    """
     config = plan.config
     prefix = config.worker_id_prefix
     worker_id = broker_worker_id(prefix)
-    lock = _core.WorkspaceRootLock.acquire(config.workspace_root)
+    root = config.workspace_root
+    lock = _core.WorkspaceRootLock.acquire(root)
     try:
+        sweep_abandoned(root, when="at startup")
         os.environ.update(child_environment(prefix, worker_id))
         log_file = configure_process_logging(config, module_target=plan.module_target, worker_id=worker_id)
         log_process_started("runner", worker_id=worker_id, module_target=plan.module_target, log_file=log_file)
         assert config.conductor is not None  # checked by check_start
         client = client_from_config(config.conductor, worker_id=conductor_worker_id(prefix))
         attempts = AttemptRunner(
-            plan.task, worker_id=worker_id, failure_reason_max_length=config.failure_reason_max_length
+            plan.task,
+            worker_id=worker_id,
+            failure_reason_max_length=config.failure_reason_max_length,
+            workspace_runtime=_workspace_runtime(plan, client) if plan.task.has_workspace else None,
         )
         deadline = config.shutdown_force_kill_after
         runner = ThreadRunner(
@@ -185,9 +190,34 @@ def run_thread_mode(plan: StartPlan, *, threads: int) -> int:
             threads=threads,
             drain_deadline_seconds=None if deadline is None else deadline.total_seconds(),
         )
-        return runner.run()
+        gc = WorkspaceGcThread(
+            root,
+            worker_id=worker_id,
+            ttl_seconds=config.workspace_gc_ttl.total_seconds(),
+            interval_seconds=config.workspace_gc_interval.total_seconds(),
+        ).start()
+        try:
+            return runner.run()
+        finally:
+            gc.stop()
+            sweep_abandoned(root, when="after shutdown")
     finally:
         lock.release()
+
+
+def _workspace_runtime(plan: StartPlan, client: ConductorClient) -> WorkspaceRuntime:
+    """LakeFS download/publication for a workspace task, fenced through `client` (thread mode)."""
+    from perago.workspace import LakeFSWorkspaceAttempts, LakeFSWorkspaceRuntime, core_attempt_directory
+
+    task, config = plan.task, plan.config
+    assert task.workspace is not None and config.lakefs is not None  # checked by check_start
+    budget = None if task.workspace.read_only else task.controls.publish_budget
+    return LakeFSWorkspaceAttempts(
+        LakeFSWorkspaceRuntime.from_config(config.lakefs, publish_budget=budget),
+        task.workspace,
+        attempt_directory=core_attempt_directory(config.workspace_root),
+        fence=conductor_attempt_fence(client.get_task),
+    )
 
 
 __all__ = ["StartCheckFailed", "StartPlan", "check_start", "run", "start"]

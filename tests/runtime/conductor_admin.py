@@ -42,7 +42,7 @@ class ConductorAdmin:
                 "name": task_name,
                 "taskReferenceName": f"step{index}",
                 "type": "SIMPLE",
-                "inputParameters": {"params": "${workflow.input.params}"},
+                "inputParameters": {"params": "${workflow.input.params}", "workspace": "${workflow.input.workspace}"},
             }
             for index, task_name in enumerate(task_names)
         ]
@@ -55,7 +55,10 @@ class ConductorAdmin:
                 "schemaVersion": 2,
                 "ownerEmail": "t@example.com",
                 "tasks": tasks,
-                "outputParameters": {"result": f"${{step{len(task_names) - 1}.output.result}}"},
+                "outputParameters": {
+                    "result": f"${{step{len(task_names) - 1}.output.result}}",
+                    "workspace": f"${{step{len(task_names) - 1}.output.workspace}}",
+                },
             },
         )
 
@@ -65,8 +68,9 @@ class ConductorAdmin:
         self.register_workflow(workflow_name, [task_name])
         return workflow_name
 
-    def start(self, workflow_name: str, params: Any) -> str:
-        return str(self.call("POST", f"/workflow/{workflow_name}", {"params": params}))
+    def start(self, workflow_name: str, params: Any, workspace: Any = None) -> str:
+        workflow_input = {"params": params} if workspace is None else {"params": params, "workspace": workspace}
+        return str(self.call("POST", f"/workflow/{workflow_name}", workflow_input))
 
     def workflow(self, workflow_id: str) -> dict[str, Any]:
         return self.call("GET", f"/workflow/{workflow_id}")

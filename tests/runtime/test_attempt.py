@@ -19,7 +19,14 @@ from perago import (
     WorkspaceSpec,
     task,
 )
-from perago.attempt import NO_WORKSPACE_RUNTIME, Attempt, AttemptRunner, AttemptSnapshot, new_execution_id
+from perago.attempt import (
+    NO_WORKSPACE_RUNTIME,
+    Attempt,
+    AttemptRunner,
+    AttemptSnapshot,
+    conductor_attempt_fence,
+    new_execution_id,
+)
 from perago.models import WorkspaceInput
 
 
@@ -293,3 +300,17 @@ def test_guardrail_violations_are_classified(tmp_path: Path, violation: Exceptio
     assert reason_of(
         {"workspace": WORKSPACE, "params": {"text": "a", "count": 1}}, files, workspace_runtime=runtime
     ) == (status, str(violation))
+
+
+def test_the_fence_passes_a_current_attempt_and_names_what_changed_otherwise() -> None:
+    attempt = Attempt(AttemptSnapshot.from_task(conductor_task({})), "e" * 32, "echoBroker")
+    current = conductor_task({})
+    conductor_attempt_fence(lambda task_id: current)(attempt)
+    for change, text in [
+        ({"status": "TIMED_OUT"}, "status is 'TIMED_OUT', not 'IN_PROGRESS'"),
+        ({"retryCount": 1}, "retry count is 1, not 0"),
+        ({"workflowInstanceId": "wf-2"}, "workflow is 'wf-2', not 'wf-1'"),
+    ]:
+        with pytest.raises(StaleAttemptError, match="attempt of task t-1 is no longer current") as stale:
+            conductor_attempt_fence(lambda task_id, change=change: {**current, **change})(attempt)
+        assert text in str(stale.value)
