@@ -193,3 +193,46 @@ def test_optional_task_failure_continues_workflow(api: Api) -> None:  # §4.7
     assert api.workflow(workflow_id)["tasks"][0]["status"] == "COMPLETED_WITH_ERRORS"
     api.update(api.poll_one("b"), "COMPLETED")
     assert api.workflow(workflow_id)["status"] == "COMPLETED"
+
+
+def test_total_timeout_blocks_further_retries(api: Api, clock: ManualClock) -> None:  # §4.6 total timeout (3.30+)
+    api.register_taskdefs(
+        fast_taskdef("a", retryCount=5, retryDelaySeconds=1, totalTimeoutSeconds=10, timeoutSeconds=8, responseTimeoutSeconds=8, timeoutPolicy="RETRY")
+    )
+    api.chain("wf", "a")
+    workflow_id = api.start("wf")
+    api.update(api.poll_one("a"), "FAILED")
+    clock.advance(9)
+    second = api.poll_one("a")
+    clock.advance(1)  # 10 s after the first attempt was scheduled: budget spent
+    api.update(second, "FAILED")
+    workflow = api.workflow(workflow_id)
+    assert workflow["status"] == "FAILED"  # the last attempt FAILED; its retry is refused by the spent budget
+    assert len(workflow["tasks"]) == 2
+
+
+def test_retry_delay_cap_is_ignored_before_3_30(clock: ManualClock) -> None:  # §0.3
+    from perago.testing.conductor import ConductorEmulator
+
+    with ConductorEmulator(clock=clock, server_version="3.21.20") as conductor:
+        api = Api(conductor.url)
+        api.register_taskdefs(fast_taskdef("a", retryCount=1, retryDelaySeconds=30, maxRetryDelaySeconds=5))
+        api.chain("wf", "a")
+        workflow_id = api.start("wf")
+        api.update(api.poll_one("a"), "FAILED")
+        assert api.workflow(workflow_id)["tasks"][1]["callbackAfterSeconds"] == 30
+        api.close()
+
+
+def test_rate_limit_only_when_enabled(clock: ManualClock) -> None:  # §5.5
+    from perago.testing.conductor import ConductorEmulator
+
+    for enforce, expected in ((False, 3), (True, 2)):
+        with ConductorEmulator(clock=clock, rate_limits=enforce) as conductor:
+            api = Api(conductor.url)
+            api.register_taskdefs(fast_taskdef("a", rateLimitPerFrequency=2, rateLimitFrequencyInSeconds=10))
+            api.chain("wf", "a")
+            for _ in range(3):
+                api.start("wf")
+            assert len(api.batch_poll("a", count=3).json()) == expected
+            api.close()
