@@ -402,3 +402,50 @@ def test_runtime_from_config_reads_the_lakectl_settings(lakefs: Any) -> None:
     runtime = LakeFSWorkspaceRuntime.from_config(config)
     assert runtime.client.endpoint == lakefs.api_url
     assert runtime.check_server() == lakefs.version
+
+
+def test_workspace_io_metrics_record_time_and_bytes_per_operation(
+    repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    from perago.metrics import MetricRecorder, RuntimeMetricContext
+    from perago.workspace.attempt import WorkspaceIoMetrics
+
+    samples: list[tuple[str, str, float]] = []
+
+    class Recording(MetricRecorder):
+        def with_context(self, context: Any) -> MetricRecorder:
+            return self
+
+        @property
+        def context(self) -> None:
+            return None
+
+        def histogram(self, name: str, value: float, *, labels: Any = None) -> None:
+            raise AssertionError("workspace I/O metrics are runtime metrics")
+
+        def gauge(self, name: str, value: float, *, labels: Any = None) -> None:
+            raise AssertionError("no gauges expected")
+
+        def runtime_histogram(self, name: str, value: float, *, context: Any, labels: Any = None) -> None:
+            samples.append((name, labels["operation"], value))
+
+        def runtime_gauge(self, name: str, value: float, *, context: Any, labels: Any = None) -> None:
+            raise AssertionError("no gauges expected")
+
+    attempt_dir = tmp_path / "metrics"
+    attempt_dir.mkdir()
+    run_workspace_attempt(
+        workspace={"repository": repo.name, "branch": "main", "refType": "commit", "ref": repo.initial},
+        spec=WorkspaceSpec(prefix="/data"),
+        attempt=attempt_snapshot(),
+        execution_id=uuid.uuid4().hex,
+        attempt_dir=attempt_dir,
+        runtime=runtime,
+        fence=lambda: None,
+        run_body=lambda root: (root / "edit.txt").write_bytes(b"12345678"),
+        io_metrics=WorkspaceIoMetrics(Recording(), RuntimeMetricContext(task_name="render_task")),
+    )
+    timers = [op for name, op, _ in samples if name == "workspace_io_duration_seconds"]
+    sizes = {op: value for name, op, value in samples if name == "workspace_io_bytes"}
+    assert timers == ["download", "upload", "publish"]
+    assert sizes == {"download": 4 + 6 + 4 + 256 * 64, "upload": 8}

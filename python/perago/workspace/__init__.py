@@ -6,6 +6,7 @@ The attempt runner calls `run_workspace_attempt` with one shared `LakeFSWorkspac
 
 from perago.workspace.attempt import (
     LakeFSWorkspaceAttempts,
+    WorkspaceIoMetrics,
     core_attempt_directory,
     run_workspace_attempt,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "PublishDeadlineExceeded",
     "StagedWorkspace",
     "WorkspaceContractError",
+    "WorkspaceIoMetrics",
     "core_attempt_directory",
     "run_workspace_attempt",
     "sweep_stale_staging_branches",

@@ -29,6 +29,7 @@ from perago._core import (
     remove_attempt_workspace,
 )
 from perago.guards import check_guardrails
+from perago.metrics import MetricRecorder, RuntimeMetricContext
 from perago.models import WorkspaceInput
 from perago.workspace.identity import PublicationIdentity
 from perago.workspace.keys import WorkspaceProjection
@@ -54,6 +55,7 @@ def run_workspace_attempt(
     runtime: LakeFSWorkspaceRuntime,
     fence: AttemptFence,
     run_body: TaskBody,
+    io_metrics: WorkspaceIoMetrics | None = None,
 ) -> dict[str, Any]:
     """Download, guard, run, and complete one workspace attempt; returns the Conductor `output`.
 
@@ -61,8 +63,10 @@ def run_workspace_attempt(
     attempt snapshot (workflow_instance_id, task_id, retry_count, reference_task_name,
     seq, iteration, task_def_name). The output is `{"workspace": {...}, "result": ...}`;
     `workspace.ref` is the input commit (read-only, unchanged workspace) or the commit
-    publication left at the head of the branch.
+    publication left at the head of the branch. `io_metrics` (tasks whose `MetricSpec`
+    has `workspace_io` on) records time and bytes of download, upload and publish.
     """
+    io = io_metrics or WorkspaceIoMetrics(None, None)
     workspace_input = (
         workspace if isinstance(workspace, WorkspaceInput) else WorkspaceInput.model_validate(workspace)
     )
@@ -75,7 +79,9 @@ def run_workspace_attempt(
     input_ref = runtime.resolve_input_ref(repository, workspace_input.ref)
     _prepare_empty_directory(root)
     try:
-        manifest = runtime.download(repository, input_ref, projection, root)
+        with io.timer("download"):
+            manifest = runtime.download(repository, input_ref, projection, root)
+        io.bytes("download", manifest.total_bytes)
         check_guardrails(root, spec.pre, "pre")
         result = run_body(root)
         check_guardrails(root, spec.post, "post")
@@ -85,9 +91,10 @@ def run_workspace_attempt(
         changes = runtime.detect_changes(root, manifest, projection)
         fence()
         if not changes.changed:
-            ref = runtime.complete_noop(identity, repository, branch, input_ref)
+            with io.timer("publish"):
+                ref = runtime.complete_noop(identity, repository, branch, input_ref)
         else:
-            ref = _stage_and_publish(runtime, identity, repository, branch, input_ref, changes, fence)
+            ref = _stage_and_publish(runtime, identity, repository, branch, input_ref, changes, fence, io)
         logger.info(
             "workspace completed",
             repository=repository,
@@ -114,13 +121,41 @@ def _stage_and_publish(
     input_ref: str,
     changes: ChangeSet,
     fence: AttemptFence,
+    io: WorkspaceIoMetrics,
 ) -> str:
-    staged: StagedWorkspace = runtime.stage(identity, repository, input_ref, changes)
+    with io.timer("upload"):
+        staged: StagedWorkspace = runtime.stage(identity, repository, input_ref, changes)
+    io.bytes("upload", changes.upload_bytes)
     try:
         fence()
-        return runtime.publish(identity, repository, branch, input_ref, staged)
+        with io.timer("publish"):
+            return runtime.publish(identity, repository, branch, input_ref, staged)
     finally:
         runtime.discard(staged)
+
+
+class WorkspaceIoMetrics:
+    """`runtime.workspace_io_*` samples (spec §2.11); a no-op without a recorder.
+
+    Upload bytes are the bytes actually sent (changed files only), not the whole workspace.
+    """
+
+    def __init__(self, recorder: MetricRecorder | None, context: RuntimeMetricContext | None) -> None:
+        self._recorder = recorder if context is not None else None
+        self._context = context
+
+    def timer(self, operation: str) -> AbstractContextManager[None]:
+        if self._recorder is None or self._context is None:
+            return contextlib.nullcontext()
+        return self._recorder.runtime_timer(
+            "workspace_io_duration_seconds", context=self._context, labels={"operation": operation}
+        )
+
+    def bytes(self, operation: str, amount: int) -> None:
+        if self._recorder is not None and self._context is not None:
+            self._recorder.runtime_histogram(
+                "workspace_io_bytes", amount, context=self._context, labels={"operation": operation}
+            )
 
 
 def _output(workspace_input: WorkspaceInput, ref: str, result: Any) -> dict[str, Any]:
@@ -174,11 +209,13 @@ class LakeFSWorkspaceAttempts:
         *,
         attempt_directory: Callable[[Any], AbstractContextManager[Path]],
         fence: Callable[[Any], None],
+        io_metrics: WorkspaceIoMetrics | None = None,
     ) -> None:
         self.runtime = runtime
         self.spec = spec
         self._attempt_directory = attempt_directory
         self._fence = fence
+        self._io_metrics = io_metrics
 
     def run_attempt(self, attempt: Any, workspace: WorkspaceInput, body: TaskBody) -> dict[str, Any]:
         with self._attempt_directory(attempt) as attempt_dir:
@@ -191,6 +228,7 @@ class LakeFSWorkspaceAttempts:
                 runtime=self.runtime,
                 fence=lambda: self._fence(attempt),
                 run_body=body,
+                io_metrics=self._io_metrics,
             )
 
 
