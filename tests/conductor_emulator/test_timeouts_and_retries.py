@@ -195,20 +195,21 @@ def test_optional_task_failure_continues_workflow(api: Api) -> None:  # §4.7
     assert api.workflow(workflow_id)["status"] == "COMPLETED"
 
 
-def test_total_timeout_blocks_further_retries(api: Api, clock: ManualClock) -> None:  # §4.6 total timeout (3.30+)
-    api.register_taskdefs(
-        fast_taskdef("a", retryCount=5, retryDelaySeconds=1, totalTimeoutSeconds=10, timeoutSeconds=8, responseTimeoutSeconds=8, timeoutPolicy="RETRY")
-    )
+@pytest.mark.parametrize(("policy", "expected"), [("RETRY", "TIMED_OUT"), ("ALERT_ONLY", "FAILED")])
+def test_total_timeout_budget(api: Api, clock: ManualClock, policy: str, expected: str) -> None:  # §4.6 total timeout (3.30+)
+    api.register_taskdefs(fast_taskdef("a", retryCount=5, retryDelaySeconds=1, totalTimeoutSeconds=10, timeoutPolicy=policy))
     api.chain("wf", "a")
     workflow_id = api.start("wf")
     api.update(api.poll_one("a"), "FAILED")
     clock.advance(9)
     second = api.poll_one("a")
-    clock.advance(1)  # 10 s after the first attempt was scheduled: budget spent
-    api.update(second, "FAILED")
+    clock.advance(1)  # the budget is spent: RETRY times the attempt out at once, ALERT_ONLY lets it run on
+    api.update(second, "FAILED")  # ...and no retry follows its failure
     workflow = api.workflow(workflow_id)
-    assert workflow["status"] == "FAILED"  # the last attempt FAILED; its retry is refused by the spent budget
+    assert workflow["status"] == expected
     assert len(workflow["tasks"]) == 2
+    if policy == "RETRY":
+        assert workflow["tasks"][1]["reasonForIncompletion"].startswith(f"Task a/{second['taskId']} exceeded total timeout of 10")
 
 
 def test_retry_delay_cap_is_ignored_before_3_30(clock: ManualClock) -> None:  # §0.3
