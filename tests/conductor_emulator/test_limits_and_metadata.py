@@ -164,6 +164,19 @@ def test_terminate_and_workflow_controls(api: Api) -> None:  # §2.13
     assert api.workflow(workflow_id)["status"] == "COMPLETED"
 
 
+def test_remove_workflow_deletes_it_and_its_tasks(api: Api) -> None:  # DELETE /api/workflow/{id}/remove
+    api.register_taskdefs(fast_taskdef("a", concurrentExecLimit=1))
+    api.chain("wf", "a")
+    removed_id = api.start("wf")
+    task = api.poll_one("a")
+    assert api.client.delete(f"/workflow/{removed_id}/remove").status_code == 200
+    assert api.client.get(f"/workflow/{removed_id}").status_code == 404
+    assert api.client.get(f"/tasks/{task['taskId']}").status_code == 404
+    api.start("wf")
+    assert len(api.batch_poll("a", count=1).json()) == 1  # the removed task no longer holds the only slot
+    assert api.client.delete("/workflow/nope/remove").status_code == 404
+
+
 def test_health(api: Api, conductor: ConductorEmulator) -> None:  # §2.14
     root = conductor.url.removesuffix("/api")
     import httpx

@@ -275,6 +275,16 @@ class Engine:
             return
         self._end_workflow(workflow, "TERMINATED", reason, None)
 
+    def remove(self, workflow_id: str) -> None:
+        """Delete a workflow and its tasks (`DELETE /api/workflow/{id}/remove`); frees memory in long runs."""
+        workflow = self.get_workflow(workflow_id)
+        for task in workflow.tasks:
+            if task.status == "IN_PROGRESS":
+                self._leave_in_progress(task)
+            self._unqueue(task)
+            self.tasks.pop(task.task_id, None)
+        del self.workflows[workflow_id]
+
     def pause(self, workflow_id: str) -> None:
         workflow = self.get_workflow(workflow_id)
         if workflow.terminal:

@@ -199,6 +199,7 @@ class ConductorApp:
         add("GET", "/api/workflow/{workflowId}", "get_workflow", self._get_workflow)
         add("GET", "/api/workflow/{workflowId}/status", "get_workflow", self._workflow_status)
         add("DELETE", "/api/workflow/{workflowId}", "workflow_control", self._terminate)
+        add("DELETE", "/api/workflow/{workflowId}/remove", "workflow_control", self._remove)
         add("POST", "/api/workflow/{workflowId}/retry", "workflow_control", self._retry)
         add("POST", "/api/workflow/{workflowId}/restart", "workflow_control", self._restart)
         add("PUT", "/api/workflow/{workflowId}/pause", "workflow_control", self._pause)
@@ -566,6 +567,10 @@ class ConductorApp:
 
     def _terminate(self, request: Request, params: Params) -> bytes:
         self.engine.terminate(params["workflowId"], _first(_query(request), "reason"))
+        return EMPTY_OK
+
+    def _remove(self, request: Request, params: Params) -> bytes:
+        self.engine.remove(params["workflowId"])
         return EMPTY_OK
 
     def _retry(self, request: Request, params: Params) -> bytes:
