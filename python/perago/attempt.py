@@ -193,13 +193,19 @@ class AttemptRunner:
         self._metrics = metrics
 
     def run_json(self, task_json: bytes, execution_id: str, conductor_worker_id: str) -> bytes:
-        """Bytes in, bytes out: Conductor task JSON → TaskResult JSON (the executor's hot path)."""
+        """Bytes in, bytes out: Conductor task JSON → TaskResult JSON (the executor's hot path).
+
+        Task JSON that does not parse to an object still yields a FAILED TaskResult (with
+        empty ids, which Conductor will refuse and the broker will log), never an exception.
+        """
         try:
             task = json.loads(task_json)
-        except ValueError as exc:
-            raise TaskInputError("Conductor task is not valid JSON") from exc
+        except ValueError:
+            task = None
         if not isinstance(task, Mapping):
-            raise TaskInputError("Conductor task is not a JSON object")
+            logger.error("executor received a task that is not a JSON object", execution_id=execution_id)
+            result = failed("Conductor task is not a JSON object", max_length=self.failure_reason_max_length)
+            return FinishedAttempt("", "", execution_id, result).task_result_json(conductor_worker_id)
         return self.run(task, execution_id).task_result_json(conductor_worker_id)
 
     def run(self, task: Mapping[str, Any], execution_id: str | None = None) -> FinishedAttempt:

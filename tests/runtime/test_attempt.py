@@ -314,3 +314,13 @@ def test_the_fence_passes_a_current_attempt_and_names_what_changed_otherwise() -
         with pytest.raises(StaleAttemptError, match="attempt of task t-1 is no longer current") as stale:
             conductor_attempt_fence(lambda task_id, change=change: {**current, **change})(attempt)
         assert text in str(stale.value)
+
+
+def test_task_json_that_is_not_an_object_still_yields_a_failed_result() -> None:
+    for raw in (b"not json", b"[1, 2]"):
+        body = json.loads(runner().run_json(raw, "e" * 32, "w@h"))
+        assert (body["status"], body["reasonForIncompletion"], body["taskId"]) == (
+            "FAILED",
+            "Conductor task is not a JSON object",
+            "",
+        )

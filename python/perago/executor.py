@@ -1,0 +1,118 @@
+"""`python -m perago.executor MODULE_TARGET`: one process-mode executor slot.
+
+Started by the Rust supervisor with its slot socket (`PERAGO_SLOT_FD`). It imports the
+task module, opens its JSONL log, says Ready, then runs one assignment at a time: the
+Assign frame carries Conductor's task JSON as received and a fresh execution id; the
+attempt (`perago.attempt`) turns it into TaskResult JSON for the Conductor-visible
+worker id, which goes back in a Complete frame for the broker to send as is. A bad
+input or a raising task fails that task only. SIGINT/SIGTERM only set a flag: the
+current task finishes and is reported, then the process exits; a Stop frame ends it
+between tasks. Boot problems (configuration, import) exit 1 with the traceback on
+stderr, which the supervisor reports. A `BaseException` from task code (e.g.
+`SystemExit`) ends the process; the broker then fails that task to Conductor.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from loguru import logger
+
+from perago import _core
+from perago.attempt import AttemptRunner, WorkspaceRuntime, conductor_attempt_fence
+from perago.conductor import conductor_worker_id
+from perago.config import RuntimeConfig, load_runtime_config
+from perago.fence_rpc import decode_reply, encode_request
+from perago.runtime_logging import configure_process_logging, log_process_started
+from perago.task import TaskDefinition, load_module_task
+from perago.worker_identity import resolve_worker_id
+
+FENCE_TIMEOUT_SECONDS = 120.0
+
+
+class Executor:
+    """The executor loop around one `ExecutorChannel`."""
+
+    def __init__(self, channel: _core.ExecutorChannel, conductor_worker_id: str) -> None:
+        self.channel = channel
+        self.attempts: AttemptRunner | None = None
+        self.conductor_worker_id = conductor_worker_id
+        self.stop_requested = False
+        self.dispatch_id: int | None = None
+
+    def request_stop(self, signum: int, frame: object) -> None:
+        self.stop_requested = True
+
+    def serve(self) -> int:
+        if self.attempts is None:
+            raise RuntimeError("Executor.serve needs an AttemptRunner")
+        self.channel.ready()
+        while not self.stop_requested:
+            message = self.channel.recv(None)
+            if message is None:
+                continue
+            if isinstance(message, _core.Stop):
+                logger.info("process executor stopping", broker_gone=message.closed)
+                return 0
+            self.dispatch_id = message.dispatch_id
+            try:
+                result = self.attempts.run_json(message.task, message.execution_id, self.conductor_worker_id)
+            finally:
+                self.dispatch_id = None
+            self.channel.complete(message.dispatch_id, message.execution_id, result)
+        logger.info("process executor stopping", signalled=True)
+        return 0
+
+    def reload_task(self, task_id: str) -> Mapping[str, Any]:
+        """The attempt fence's reload, answered by the broker over the slot socket."""
+        if self.dispatch_id is None:
+            raise RuntimeError("attempt fence called outside an assignment")
+        reply = self.channel.fence(self.dispatch_id, encode_request(task_id), FENCE_TIMEOUT_SECONDS)
+        return decode_reply(reply, task_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m perago.executor MODULE_TARGET\n")
+        return 2
+    module_target = args[0]
+    channel = _core.ExecutorChannel.from_env()
+    config = load_runtime_config(module_target, probe_roots=False)
+    worker_id = channel.worker_id or resolve_worker_id(module_target)
+    task = load_module_task(module_target)
+    log_file = configure_process_logging(config, module_target=module_target, worker_id=worker_id)
+    log_process_started("executor", worker_id=worker_id, module_target=module_target, log_file=log_file)
+    executor = Executor(channel, conductor_worker_id(config.worker_id_prefix))
+    executor.attempts = AttemptRunner(
+        task,
+        worker_id=worker_id,
+        failure_reason_max_length=config.failure_reason_max_length,
+        workspace_runtime=_workspace_runtime(task, config, executor) if task.has_workspace else None,
+    )
+    signal.signal(signal.SIGTERM, executor.request_stop)
+    signal.signal(signal.SIGINT, executor.request_stop)
+    return executor.serve()
+
+
+def _workspace_runtime(task: TaskDefinition, config: RuntimeConfig, executor: Executor) -> WorkspaceRuntime:
+    from perago.errors import RuntimeConfigError
+    from perago.workspace import LakeFSWorkspaceAttempts, LakeFSWorkspaceRuntime, core_attempt_directory
+
+    if config.lakefs is None:
+        raise RuntimeConfigError("LakeFS config is required for workspace tasks")
+    assert task.workspace is not None
+    budget = None if task.workspace.read_only else task.controls.publish_budget
+    return LakeFSWorkspaceAttempts(
+        LakeFSWorkspaceRuntime.from_config(config.lakefs, publish_budget=budget),
+        task.workspace,
+        attempt_directory=core_attempt_directory(config.workspace_root),
+        fence=conductor_attempt_fence(executor.reload_task),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
