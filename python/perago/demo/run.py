@@ -1,0 +1,206 @@
+"""`perago demo` from start to end: emulator, definitions, runtime, workflows, summary."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+import perago
+from perago.demo.children import DemoError, EmulatorProcess, RuntimeProcess, tail
+from perago.demo.conductor_admin import ConductorAdmin
+from perago.demo.progress import ProgressBar, WorkflowTracker
+from perago.demo.summary import DemoSummary
+from perago.task import TaskDefinition, load_module_task
+from perago.taskdef import build_taskdef
+
+EXAMPLES_DIR = Path(perago.__file__).resolve().parents[2] / "examples"
+DEMO_MODULE = "perago_examples.greet"
+DEMO_WORKFLOW = "perago_demo_greet"
+DEFAULT_TASKS = 2000
+DEFAULT_PROCESSES = 4
+READY_TIMEOUT_SECONDS = 60.0
+STALL_TIMEOUT_SECONDS = 60.0
+DRAIN_TIMEOUT_SECONDS = 30.0
+SUBMIT_CHUNK = 100
+TICK_SECONDS = 0.1
+INTERRUPTED_EXIT_CODE = 130
+# The runtime must see the emulator and the demo's own roots, never the user's settings.
+_USER_SETTINGS_PREFIXES = ("CONDUCTOR_", "LAKECTL_", "OTEL_", "PERAGO_")
+PROCESS_MODE_MISSING_NOTE = (
+    "process mode (perago.broker, perago.executor) is not in this build yet; running the demo in thread mode"
+)
+
+
+def greeting_params(index: int) -> dict[str, Any]:
+    return {"name": f"world {index}"}
+
+
+def expected_output(index: int) -> dict[str, Any]:
+    return {"result": {"text": f"hello world {index}"}}
+
+
+def choose_execution_mode(requested: str | None, note: Callable[[str], None]) -> str:
+    """The mode asked for; by default perago's default, process mode."""
+    mode = requested or "process"
+    mode = _thread_mode_while_process_mode_is_missing(requested, mode, note)  # TEMPORARY: delete this line (and the function below) once process mode lands
+    return mode
+
+
+def _thread_mode_while_process_mode_is_missing(requested: str | None, mode: str, note: Callable[[str], None]) -> str:
+    """TEMPORARY: `perago start` refuses process mode until perago.broker/perago.executor exist."""
+    if requested is None and importlib.util.find_spec("perago.broker") is None:
+        note(PROCESS_MODE_MISSING_NOTE)
+        return "thread"
+    return mode
+
+
+def load_demo_task(examples_dir: Path = EXAMPLES_DIR) -> TaskDefinition:
+    """Import the demo's task module from the source checkout's `examples/`."""
+    if not (examples_dir / "perago_examples").is_dir():
+        raise DemoError(
+            f"perago demo runs the example task modules of a source checkout, expected in {examples_dir}; "
+            "run it from a clone of the perago repository (make demo)"
+        )
+    if str(examples_dir) not in sys.path:
+        sys.path.insert(0, str(examples_dir))
+    return load_module_task(DEMO_MODULE)
+
+
+def runtime_environment(base: Mapping[str, str], *, conductor_url: str, scratch: Path, examples_dir: Path) -> dict[str, str]:
+    """The runtime's environment: the caller's, minus any perago/Conductor/LakeFS/OTel
+    settings, plus the emulator's URL, throwaway roots and the examples on PYTHONPATH."""
+    env = {name: value for name, value in base.items() if not name.startswith(_USER_SETTINGS_PREFIXES)}
+    env["CONDUCTOR_SERVER_URL"] = conductor_url
+    env["PERAGO_WORKSPACE_ROOT"] = str(scratch / "workspaces")
+    env["PERAGO_LOG_ROOT"] = str(scratch / "logs")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(examples_dir), base.get("PYTHONPATH")]))
+    return env
+
+
+def run_demo(
+    *,
+    tasks: int = DEFAULT_TASKS,
+    processes: int = DEFAULT_PROCESSES,
+    execution_mode: str | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run the demo; returns the exit status (0 when every workflow completed as expected).
+
+    Raises `DemoError` when it cannot run (the message says why).
+    """
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+
+    def say(text: str) -> None:
+        print(f"perago demo: {text}", file=err, flush=True)
+
+    task = load_demo_task()
+    mode = choose_execution_mode(execution_mode, lambda text: print(f"note: {text}", file=err, flush=True))
+    try:
+        with tempfile.TemporaryDirectory(prefix="perago-demo-") as scratch_dir, _sigterm_interrupts():
+            summary, runtime_status = _run(Path(scratch_dir), task, tasks, processes, mode, say, err)
+    except KeyboardInterrupt:
+        say("interrupted")
+        return INTERRUPTED_EXIT_CODE
+    print(f"perago demo: {tasks:,} workflows of {task.name} ({DEMO_MODULE}), {mode} mode, -j {processes}", file=out)
+    print(summary.table(), file=out, flush=True)
+    if runtime_status != 0:
+        say(f"perago start did not drain cleanly (exit status {runtime_status})")
+        return 1
+    return 0 if summary.ok else 1
+
+
+def _run(
+    scratch: Path, task: TaskDefinition, tasks: int, processes: int, mode: str, say: Callable[[str], None], err: TextIO
+) -> tuple[DemoSummary, int | None]:
+    emulator = EmulatorProcess(scratch / "emulator.out")
+    runtime: RuntimeProcess | None = None
+    runtime_status: int | None = None
+    admin: ConductorAdmin | None = None
+    try:
+        emulator.start()
+        say(f"Conductor emulator at {emulator.url}")
+        admin = ConductorAdmin(emulator.url)
+        admin.register_taskdef(build_taskdef(task))
+        admin.register_single_task_workflow(DEMO_WORKFLOW, task.name)
+        env = runtime_environment(os.environ, conductor_url=emulator.url, scratch=scratch, examples_dir=EXAMPLES_DIR)
+        runtime = RuntimeProcess(DEMO_MODULE, processes=processes, execution_mode=mode, env=env, cwd=scratch)
+        runtime.start()
+        say(f"started `perago start {DEMO_MODULE} -j {processes} --execution-mode {mode}`")
+        _wait_until_polling(admin, runtime, task.name)
+        say(f"submitting {tasks:,} workflows")
+        tracker = WorkflowTracker(admin)
+        _submit_and_follow(admin, tracker, runtime, ProgressBar(tasks, err), tasks)
+        summary = DemoSummary.of(tracker.finished, tasks, expected_output)
+    finally:
+        try:
+            if runtime is not None:
+                say("stopping: SIGTERM to perago start, waiting for its drain (Ctrl-C again to kill it)")
+                runtime_status = runtime.drain(DRAIN_TIMEOUT_SECONDS)
+                if runtime_status is None:
+                    say("perago start was killed before its drain ended")
+        finally:
+            if admin is not None:
+                admin.close()
+            emulator.stop()
+    return summary, runtime_status
+
+
+def _wait_until_polling(admin: ConductorAdmin, runtime: RuntimeProcess, task_name: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while not admin.polled_by_a_worker(task_name):
+        runtime.check_running()
+        if time.monotonic() > deadline:
+            raise DemoError(
+                f"perago start did not poll for {task_name} within {READY_TIMEOUT_SECONDS:.0f} s; "
+                f"it said:\n{tail(runtime.output)}"
+            )
+        time.sleep(TICK_SECONDS)
+
+
+def _submit_and_follow(
+    admin: ConductorAdmin, tracker: WorkflowTracker, runtime: RuntimeProcess, bar: ProgressBar, tasks: int
+) -> None:
+    """Submit in chunks, redrawing progress in between; then follow until all have ended."""
+    for index in range(tasks):
+        tracker.submit(admin.start_workflow(DEMO_WORKFLOW, greeting_params(index)))
+        if index % SUBMIT_CHUNK == SUBMIT_CHUNK - 1:
+            tracker.refresh()
+            bar.draw(len(tracker.finished), len(tracker.submitted))
+    last_progress = time.monotonic()
+    while not tracker.all_finished:
+        time.sleep(TICK_SECONDS)
+        runtime.check_running()
+        if tracker.refresh():
+            last_progress = time.monotonic()
+        elif time.monotonic() - last_progress > STALL_TIMEOUT_SECONDS:
+            raise DemoError(
+                f"no workflow finished in the last {STALL_TIMEOUT_SECONDS:.0f} s "
+                f"({len(tracker.finished)} of {tasks} done); perago start said:\n{tail(runtime.output)}"
+            )
+        if not tracker.all_finished:
+            bar.draw(len(tracker.finished), len(tracker.submitted))
+    bar.draw(len(tracker.finished), len(tracker.submitted), final=True)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops the demo the way Ctrl-C does (KeyboardInterrupt, then a clean stop)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
