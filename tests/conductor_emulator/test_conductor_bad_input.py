@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import socket
 
-from conftest import Api, fast_taskdef
+from conductor_rest import Api, fast_taskdef
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import Api, fast_taskdef
+from conductor_rest import Api, fast_taskdef
 
 from perago.testing import ConductorEmulator
 from perago.testing.conductor import ManualClock

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Api, fast_taskdef
+from conductor_rest import Api, fast_taskdef
 
 from perago.testing.conductor import ConductorEmulator, ManualClock
 

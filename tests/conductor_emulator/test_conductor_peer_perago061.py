@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Api
+from conductor_rest import Api
 
 from perago.testing.conductor import ConductorEmulator
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import Api, fast_taskdef
+from conductor_rest import Api, fast_taskdef
 
 from perago.testing.conductor import ManualClock
 

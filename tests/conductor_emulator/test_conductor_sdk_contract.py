@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Api, fast_taskdef
+from conductor_rest import Api, fast_taskdef
 
 from perago.testing.conductor import ConductorEmulator
 

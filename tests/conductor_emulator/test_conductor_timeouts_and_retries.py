@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Api, fast_taskdef
+from conductor_rest import Api, fast_taskdef
 
 from perago.testing.conductor import ManualClock
 

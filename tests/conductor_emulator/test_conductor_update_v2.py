@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import Api, fast_taskdef
+from conductor_rest import Api, fast_taskdef
 
 from perago.testing.conductor import ConductorEmulator, ManualClock
 

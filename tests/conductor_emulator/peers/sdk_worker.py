@@ -1,6 +1,6 @@
 """Runs the official conductor-python TaskHandler against CONDUCTOR_SERVER_URL until killed.
 
-Started as a subprocess by test_sdk_contract.py, so the SDK's multiprocessing (spawn)
+Started as a subprocess by test_conductor_sdk_contract.py, so the SDK's multiprocessing (spawn)
 stays out of the pytest process. Serves the task types given on the command line, each
 with a worker that adds 1 to `value`.
 """
