@@ -185,3 +185,20 @@ def test_health(api: Api, conductor: ConductorEmulator) -> None:  # §2.14
         answer = httpx.get(root + path)
         assert answer.status_code == 200
         assert answer.json() == {"healthResults": [], "suppressedHealthResults": [], "healthy": True}
+
+
+def test_younger_task_cannot_overtake_a_postponed_older_one(clock: ManualClock) -> None:  # §5.5 "L oldest"
+    with ConductorEmulator(clock=clock, server_version="3.21.20") as conductor:  # no early release before 3.30
+        api = Api(conductor.url)
+        api.register_taskdefs(fast_taskdef("a", concurrentExecLimit=1))
+        api.chain("wf", "a")
+        api.start("wf")
+        older = api.start("wf")
+        first = api.batch_poll("a", count=2).json()  # the older second task is postponed for 60 s
+        api.update(first[0], "COMPLETED")
+        api.start("wf")  # a younger task is visible right away...
+        assert api.batch_poll("a", count=1).json() == []  # ...but may not overtake the postponed older one
+        clock.advance(60)
+        released = api.batch_poll("a", count=2).json()
+        assert [task["workflowInstanceId"] for task in released] == [older]
+        api.close()

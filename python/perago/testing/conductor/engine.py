@@ -18,7 +18,7 @@ import os
 import random
 from collections import defaultdict, deque
 from collections.abc import Callable
-from itertools import count
+from itertools import count, islice
 from typing import Any
 
 from perago.testing.conductor.clock import Clock
@@ -72,6 +72,8 @@ class Engine:
         self.logs: dict[str, list[dict[str, Any]]] = {}
         self.poll_data: dict[tuple[str, str | None], dict[str, Any]] = {}
         self.in_progress: dict[str, int] = defaultdict(int)
+        # Per task type with a concurrentExecLimit: its unfinished tasks in creation order (§5.5).
+        self.unfinished: dict[str, dict[str, None]] = defaultdict(dict)
         self.postponed: dict[str, deque[str]] = defaultdict(deque)
         self.hand_outs: dict[str, deque[int]] = defaultdict(deque)
         self.on_push: Callable[[str], None] = lambda name: None
@@ -164,7 +166,7 @@ class Engine:
                 found.remove(task_id)  # ack: a re-queue that raced with this poll is consumed too
             taskdef = task.step.taskdef
             limit = taskdef.get("concurrentExecLimit")
-            if (limit is not None and limit > 0 and self.in_progress[task.step.name] >= limit) or self._rate_limited(task, now):
+            if (limit is not None and limit > 0 and not self._admitted(task, limit)) or self._rate_limited(task, now):
                 self._postpone(task)
                 continue
             if task.status != "IN_PROGRESS":
@@ -188,6 +190,13 @@ class Engine:
                 self.hand_outs[task.step.name].append(now)
             given.append(task)
         return given
+
+    def _admitted(self, task: TaskRecord, limit: int) -> bool:
+        """Fewer than `limit` IN_PROGRESS, and the task among the `limit` oldest unfinished of its type."""
+        name = task.step.name
+        if self.in_progress[name] >= limit:
+            return False
+        return task.task_id in islice(self.unfinished[name], limit)
 
     def _rate_limited(self, task: TaskRecord, now: int) -> bool:
         taskdef = task.step.taskdef
@@ -221,7 +230,14 @@ class Engine:
     def _set_status(self, task: TaskRecord, status: str) -> None:
         if task.status == "IN_PROGRESS" and status != "IN_PROGRESS":
             self._leave_in_progress(task)
+        if status in TERMINAL_TASK_STATUSES:
+            self._forget_unfinished(task)
         task.status = status
+
+    def _forget_unfinished(self, task: TaskRecord) -> None:
+        unfinished = self.unfinished.get(task.step.name)
+        if unfinished:
+            unfinished.pop(task.task_id, None)
 
     # ------------------------------------------------------------ workflows
     def plan_for(self, definition: dict[str, Any], cache: bool = True) -> WorkflowPlan:
@@ -281,6 +297,7 @@ class Engine:
         for task in workflow.tasks:
             if task.status == "IN_PROGRESS":
                 self._leave_in_progress(task)
+            self._forget_unfinished(task)
             self._unqueue(task)
             self.tasks.pop(task.task_id, None)
         del self.workflows[workflow_id]
@@ -419,6 +436,9 @@ class Engine:
         workflow.tasks.append(task)
         workflow.latest_by_ref[step.ref] = task
         self.tasks[task.task_id] = task
+        limit = step.taskdef.get("concurrentExecLimit")
+        if limit is not None and limit > 0:
+            self.unfinished[step.name][task.task_id] = None
         self._push(task, delay * 1000 + jitter_ms)
         taskdef = step.taskdef
         poll_timeout = taskdef.get("pollTimeoutSeconds")
