@@ -1,0 +1,100 @@
+"""`perago demo` as a user runs it: a subprocess, its table on stdout, its exit status."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CONFIG_PREFIXES = ("PERAGO_", "CONDUCTOR_", "LAKECTL_", "OTEL_")
+PROCESS_MODE_BUILT = importlib.util.find_spec("perago.broker") is not None
+
+
+def demo_command(*options: str) -> list[str]:
+    return [sys.executable, "-m", "perago.cli", "demo", *options]
+
+
+def user_environment(tmp_path: Path) -> dict[str, str]:
+    """A user whose own settings point elsewhere: the demo must ignore them all."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(CONFIG_PREFIXES)}
+    env["CONDUCTOR_SERVER_URL"] = "http://127.0.0.1:9/api"
+    env["PERAGO_EXECUTION_MODE"] = "bogus"
+    env["PERAGO_WORKSPACE_ROOT"] = str(tmp_path / "not-for-the-demo")
+    (tmp_path / ".env").write_text("CONDUCTOR_SERVER_URL=http://127.0.0.1:9/api\n")
+    return env
+
+
+def table_rows(stdout: str) -> dict[str, str]:
+    return dict(re.findall(r"^  (\S+(?: \S+)?)\s{2,}(.*)$", stdout, flags=re.MULTILINE))
+
+
+def test_demo_runs_every_workflow_and_prints_the_summary_table(tmp_path: Path) -> None:
+    done = subprocess.run(
+        demo_command("--tasks", "50", "-j", "2"), cwd=tmp_path, env=user_environment(tmp_path),
+        capture_output=True, text=True, timeout=110,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    mode = "process" if PROCESS_MODE_BUILT else "thread"
+    assert f"50 workflows of examples.greet (perago_examples.greet), {mode} mode, -j 2" in done.stdout
+    rows = table_rows(done.stdout)
+    assert rows["completed"] == "50 / 50"
+    assert rows["failed"] == "0"
+    assert rows["wrong output"] == "0"
+    assert re.fullmatch(r"[\d,]+  \(first task start to last task end\)", rows["tasks/s"]), rows
+    assert re.fullmatch(r"[\d,]+ ms  \(workflow start to end, queueing included\)", rows["latency p50"]), rows
+    assert re.fullmatch(r"[\d,]+ ms", rows["latency p99"]), rows
+    assert "50/50 done" in done.stderr
+    assert ("note: process mode" in done.stderr) is not PROCESS_MODE_BUILT
+    assert not (tmp_path / "not-for-the-demo").exists()
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_ctrl_c_mid_run_stops_the_runtime_and_the_emulator(tmp_path: Path) -> None:
+    demo = subprocess.Popen(
+        demo_command("--tasks", "100000", "-j", "2"), cwd=tmp_path, env=user_environment(tmp_path),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert demo.stderr is not None
+        for line in demo.stderr:
+            if line.startswith("perago demo: submitting"):
+                break
+        children = children_of(demo.pid)
+        assert len(children) == 2, children  # the emulator and `perago start`
+        time.sleep(0.5)
+        demo.send_signal(signal.SIGINT)
+        stdout, stderr = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 130, stderr
+    assert "perago demo: interrupted" in stderr
+    assert "killed" not in stderr  # the runtime drained by itself
+    assert stdout == ""
+    assert [pid for pid in children if alive(pid)] == []
