@@ -182,18 +182,29 @@ def test_cli_prints_exports_and_serves(tmp_path) -> None:
 
 
 def test_restart_keeps_history_when_the_data_dir_is_given(tmp_path) -> None:
-    emulator = LakeFSEmulator(data_dir=tmp_path)
+    def client_of(emulator: LakeFSEmulator) -> LakeFSClient:
+        return LakeFSClient(lakefs_sdk.Configuration(host=emulator.api_url, username=emulator.access_key_id,
+                                                     password=emulator.secret_access_key))
+
+    emulator = LakeFSEmulator(data_dir=tmp_path, access_key_id="AKIAKEPT", secret_access_key="kept")
     with emulator:
-        sdk = LakeFSClient(lakefs_sdk.Configuration(host=emulator.api_url, username=emulator.access_key_id,
-                                                    password=emulator.secret_access_key))
+        sdk = client_of(emulator)
         sdk.repositories_api.create_repository(lakefs_sdk.RepositoryCreation(name="kept", storage_namespace="local://k"))
         upload(sdk, "kept", "main", "f", b"survives")
-        commit(sdk, "kept", "main")
-    with emulator:
-        sdk = LakeFSClient(lakefs_sdk.Configuration(host=emulator.api_url, username=emulator.access_key_id,
-                                                    password=emulator.secret_access_key))
-        assert read(sdk, "kept", "main", "f") == b"survives"
-    assert (tmp_path / "objects").is_dir()
+        first = commit(sdk, "kept", "main", metadata={"k": "v"})
+        sdk.branches_api.create_branch("kept", lakefs_sdk.BranchCreation(name="stage", source="main", hidden=True))
+        upload(sdk, "kept", "stage", "pending", b"uncommitted")
+        sdk.repositories_api.set_branch_protection_rules("kept", [lakefs_sdk.BranchProtectionRule(pattern="main")])
+    with emulator:  # same object
+        assert read(client_of(emulator), "kept", "main", "f") == b"survives"
+    with LakeFSEmulator(data_dir=tmp_path, access_key_id="AKIAKEPT", secret_access_key="kept") as fresh:  # new process
+        sdk = client_of(fresh)
+        assert sdk.commits_api.get_commit("kept", "main") == first
+        assert read(sdk, "kept", "stage", "pending") == b"uncommitted"
+        assert [b.id for b in sdk.branches_api.list_branches("kept").results] == ["main"]
+        api_error(403, upload, sdk, "kept", "main", "x", b"1")
+        upload(sdk, "kept", "stage", "more", b"1")
+        assert commit(sdk, "kept", "stage").parents == [first.id]
     temporary = LakeFSEmulator()
     with temporary:
         data_dir = temporary.data_dir

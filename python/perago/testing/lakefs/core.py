@@ -71,6 +71,10 @@ class StoreCore:
         self._last_ns = 0
         self.pre_merge_hook: Optional[PreMergeHook] = None
 
+    @property
+    def empty(self) -> bool:
+        return not self._repos
+
     # ---------------------------------------------------------------- lookups
 
     def repo(self, name: str) -> Repository:

@@ -1,8 +1,9 @@
 """`LakeFSEmulator`: a lakeFS API server on loopback for tests, benchmarks and `perago dev`.
 
 Runs in a background thread of the calling process. Object data lives content-addressed
-under `data_dir` (a temporary directory removed on stop unless one is given); repositories,
-branches and commits live in memory for the emulator's lifetime only.
+under `data_dir`; repositories, branches and commits live in memory. With a given `data_dir`
+the graph is saved there on stop and loaded on start, so a dev server survives restarts;
+without one a temporary directory is used and removed on stop.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Optional, Union
 from .auth import BasicAuth
 from .blobs import BlobStore
 from .faults import FaultInjector
+from . import persistence
 from .graph import PreMergeHook, Store
 from .server import API_PREFIX, App, EmulatorHTTPServer
 
@@ -73,6 +75,8 @@ class LakeFSEmulator:
         if self._given_data_dir is not None:
             self._given_data_dir.mkdir(parents=True, exist_ok=True)
             self.data_dir = self._given_data_dir
+            if self._store.empty:
+                persistence.load(self._store, self.data_dir)
         else:
             self.data_dir = Path(tempfile.mkdtemp(prefix="perago-lakefs-"))
         app = App(
@@ -100,6 +104,8 @@ class LakeFSEmulator:
         server.server_close()
         if thread is not None:
             thread.join()
+        if self._given_data_dir is not None:
+            persistence.save(self._store, self._given_data_dir)
         if self._given_data_dir is None and self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)  # a restart is refused from here on
 
