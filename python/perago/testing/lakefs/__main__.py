@@ -19,7 +19,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m perago.testing.lakefs", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--data-dir", default=None, help="object data directory (default: a temporary one)")
+    parser.add_argument("--data-dir", default=None, help="objects and the saved graph (kept across restarts); default: a temporary directory")
     parser.add_argument("--access-key-id", default=None)
     parser.add_argument("--secret-access-key", default=None)
     parser.add_argument("--version", dest="server_version", default=DEFAULT_VERSION, help="version reported by GET /config")
