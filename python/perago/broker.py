@@ -1,0 +1,465 @@
+"""`python -m perago.broker MODULE_TARGET`: process mode's single Conductor-facing process.
+
+Started by the Rust supervisor with the control socket (`PERAGO_CONTROL_FD`); executor
+slot sockets arrive on it as `SlotSocket` messages, one per executor generation. One loop
+thread owns every socket and all slot state (`slots.py`); helpers only post actions to it
+through a wake pipe, so no socket is ever touched from two threads:
+
+- the poller thread asks Conductor for at most as many tasks as there are leasable slots
+  not already promised to a task (batch long-poll), so a polled task never waits for a
+  slot, and polling never waits on updates;
+- each polled task goes to a free slot in an Assign frame with the task JSON exactly as
+  Conductor sent it and a fresh execution id; its lease is extended from the moment it
+  was polled until its result is delivered — through update retries and the drain (W4);
+- a Complete frame is accepted only if its dispatch id and execution id match the slot's
+  lease (fail closed); its TaskResult bytes go to a reporter thread as is, and a task
+  that update-v2 hands back is dispatched to the slot it just freed;
+- when an executor exits, a completion already in its socket is read first (W7), then a
+  still-leased task is failed to Conductor at once, naming the worker and exit status;
+- attempt-fence requests are answered from `GET /tasks/{taskId}` on the same slot and
+  generation only (W9);
+- on Drain (or SIGINT/SIGTERM) polling stops, in-flight tasks finish and are reported,
+  then every executor gets a Stop frame and the supervisor a Drained frame.
+
+This loop is the dispatcher in Python, over the Rust frame sockets; the Rust dispatcher
+(DESIGN.md) is meant to take over the socket work below the same seams.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from queue import SimpleQueue
+from typing import Any
+
+from loguru import logger
+
+from perago import _core
+from perago.attempt import new_execution_id
+from perago.conductor import ConductorClient, Delivery, LeaseKeeper, client_from_config, conductor_worker_id, split_tasks
+from perago.conductor.backoff import POLL_AUTH_BACKOFF, POLL_ERROR_BACKOFF, Backoff, empty_poll_pause
+from perago.conductor.errors import ConductorAuthError, ConductorError
+from perago.config import load_runtime_config
+from perago.errors import RuntimeConfigError
+from perago.fence_rpc import decode_request, encode_error
+from perago.result import failed, task_result_json
+from perago.runtime_logging import configure_process_logging, log_process_started
+from perago.slots import Lease, Slot, SlotTable
+from perago.task import load_module_task
+from perago.worker_identity import resolve_worker_id
+
+Action = Callable[[], None]
+
+
+class Broker:
+    """The loop thread's state and handlers; `run()` returns the process exit code."""
+
+    def __init__(
+        self,
+        control: _core.BrokerControl,
+        client: ConductorClient,
+        task_type: str,
+        *,
+        failure_reason_max_length: int,
+        reporter_threads: int,
+        poll_error_backoff: Backoff = POLL_ERROR_BACKOFF,
+    ) -> None:
+        self.control = control
+        self.client = client
+        self.task_type = task_type
+        self.failure_reason_max_length = failure_reason_max_length
+        self.table = SlotTable()
+        self.leases = LeaseKeeper(client.extend_lease)
+        self.selector = selectors.DefaultSelector()
+        self.inbox: SimpleQueue[Action] = SimpleQueue()
+        self.wake_read, self.wake_write = os.pipe()
+        os.set_blocking(self.wake_write, False)
+        self.pending: deque[tuple[dict[str, Any], bytes]] = deque()
+        self.reporters = ThreadPoolExecutor(max_workers=reporter_threads, thread_name_prefix="perago-report")
+        self.poll_error_backoff = poll_error_backoff
+        self.deliveries = 0
+        self.promised = 0  # slots kept free for tasks update-v2 may hand back
+        self.next_dispatch = 1
+        self.draining = False
+        self.signalled = False
+        self.abort = threading.Event()
+        self.capacity_lock = threading.Condition(threading.RLock())
+        self.capacity = 0
+        self.polling = 0
+        self.poller_done = threading.Event()
+        self.polling_stopped = threading.Event()
+
+    # -- loop ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self.selector.register(self.control.fileno(), selectors.EVENT_READ, "control")
+        self.selector.register(self.wake_read, selectors.EVENT_READ, "wake")
+        self.leases.start()
+        poller = threading.Thread(target=self._poll_loop, name="perago-poller", daemon=True)
+        poller.start()
+        self.control.ready()
+        try:
+            return self._loop()
+        finally:
+            self._stop_polling()
+            self.abort.set()
+            self.reporters.shutdown(wait=True)
+            self.leases.stop()
+            self.client.close()
+
+    def _loop(self) -> int:
+        while True:
+            if self.signalled and not self.draining:
+                self._begin_drain("signal")
+            if self.draining and self.pending and not any(s.endpoint for s in self.table.slots.values()):
+                self._fail_unassignable()
+            if self.draining and self._drained():
+                self._stop_executors()
+                self.control.drained()
+                logger.info("process broker drained")
+                return 0
+            for key, _ in self.selector.select():
+                if key.data == "control":
+                    if not self._on_control():
+                        return 1
+                elif key.data == "wake":
+                    os.read(self.wake_read, 4096)
+                    while not self.inbox.empty():
+                        self.inbox.get()()
+                else:
+                    slot = self.table.slots.get(key.data)
+                    if slot is not None and slot.endpoint is not None:
+                        self._read_slot(slot)
+            self._assign_pending()
+            self._publish_capacity()
+
+    def post(self, action: Action) -> None:
+        """Run `action` on the loop thread (callable from any thread)."""
+        self.inbox.put(action)
+        try:
+            os.write(self.wake_write, b"x")
+        except BlockingIOError:
+            pass
+
+    def on_signal(self, signum: int, frame: object) -> None:
+        self.signalled = True
+        try:
+            os.write(self.wake_write, b"s")
+        except BlockingIOError:
+            pass
+
+    # -- control socket --------------------------------------------------------------------
+
+    def _on_control(self) -> bool:
+        message = self.control.recv(timeout=0)
+        while message is not None:
+            if isinstance(message, _core.SlotSocket):
+                self._install(message)
+            elif isinstance(message, _core.ExecutorExited):
+                self._on_executor_exited(message)
+            elif isinstance(message, _core.Drain):
+                self._begin_drain("supervisor")
+            elif isinstance(message, _core.Closed):
+                logger.error("supervisor control socket closed; broker exits")
+                return False
+            message = self.control.recv(timeout=0)
+        return True
+
+    def _install(self, socket: _core.SlotSocket) -> None:
+        slot, previous = self.table.install(socket)
+        if previous is not None:
+            self._forget_endpoint(previous)
+            if previous.lease is not None:
+                self._fail_lease(previous, previous.lease, "was replaced")
+        self.selector.register(socket.endpoint.fileno(), selectors.EVENT_READ, slot.number)
+
+    def _on_executor_exited(self, event: _core.ExecutorExited) -> None:
+        slot = self.table.slots.get(event.slot)
+        if slot is None or event.generation != slot.generation:
+            return
+        if slot.endpoint is not None:
+            self._read_slot(slot)  # a completion already sent wins over the exit (W7)
+            self._forget_endpoint(slot)
+        if slot.lease is not None:
+            how = f"killed by signal {event.signal}" if event.signal is not None else f"exit code {event.exit_code}"
+            self._fail_lease(slot, slot.lease, f"exited ({how})")
+
+    def _forget_endpoint(self, slot: Slot) -> None:
+        if slot.endpoint is not None:
+            try:
+                self.selector.unregister(slot.endpoint.fileno())
+            except (KeyError, ValueError):
+                pass
+        self.table.detach(slot)
+
+    # -- slot sockets ----------------------------------------------------------------------
+
+    def _read_slot(self, slot: Slot) -> None:
+        while slot.endpoint is not None:
+            try:
+                message = slot.endpoint.recv(timeout=0)
+            except (ConnectionError, OSError) as exc:
+                logger.error("executor slot socket failed", worker_id=slot.worker_id, error=str(exc))
+                self._forget_endpoint(slot)
+                return
+            if message is None:
+                return
+            if isinstance(message, _core.Ready):
+                slot.ready = message.generation == slot.generation
+            elif isinstance(message, _core.Complete):
+                self._on_complete(slot, message)
+            elif isinstance(message, _core.FenceRequest):
+                self._on_fence_request(slot, message)
+            elif isinstance(message, _core.Closed):
+                self._forget_endpoint(slot)  # the exit event settles any lease
+
+    def _on_complete(self, slot: Slot, message: _core.Complete) -> None:
+        lease = slot.lease
+        if lease is None or (message.dispatch_id, message.execution_id) != (lease.dispatch_id, lease.execution_id):
+            logger.error(
+                "dropped a completion that matches no lease",
+                worker_id=slot.worker_id,
+                dispatch_id=message.dispatch_id,
+                execution_id=message.execution_id,
+                leased_dispatch_id=None if lease is None else lease.dispatch_id,
+            )
+            return
+        slot.lease = None
+        self.promised += 1
+        self._deliver(lease, message.result, may_chain=True)
+
+    def _on_fence_request(self, slot: Slot, message: _core.FenceRequest) -> None:
+        lease, generation = slot.lease, slot.generation
+        task_id = decode_request(message.request)
+        if lease is None or lease.dispatch_id != message.dispatch_id or lease.task_id != task_id:
+            logger.error("attempt-fence request matches no lease", worker_id=slot.worker_id, task_id=task_id)
+            self._send_fence_reply(slot, generation, message.dispatch_id, encode_error("no such dispatch on this slot"))
+            return
+
+        def reload() -> None:
+            try:
+                reply = self.client.get_task_raw(task_id)
+            except Exception as exc:  # noqa: BLE001 - the executor fails the attempt with this text
+                reply = encode_error(f"{type(exc).__name__}: {exc}")
+            self.post(lambda: self._send_fence_reply(slot, generation, message.dispatch_id, reply))
+
+        self.reporters.submit(reload)
+
+    def _send_fence_reply(self, slot: Slot, generation: int, dispatch_id: int, reply: bytes) -> None:
+        if slot.generation != generation or slot.endpoint is None:
+            return  # that executor is gone; never hand its answer to the next generation
+        try:
+            slot.endpoint.send_fence_reply(dispatch_id, reply)
+        except (ConnectionError, OSError) as exc:
+            logger.error("could not answer an attempt-fence request", worker_id=slot.worker_id, error=str(exc))
+
+    # -- dispatch --------------------------------------------------------------------------
+
+    def _admit(self, task: dict[str, Any], raw: bytes) -> None:
+        self.pending.append((task, raw))
+        self.leases.track(str(task["taskId"]), str(task.get("workflowInstanceId") or ""), task.get("responseTimeoutSeconds"))
+
+    def _assign_pending(self) -> None:
+        while self.pending:
+            slot = self.table.next_free()
+            if slot is None or slot.endpoint is None:
+                return
+            task, raw = self.pending.popleft()
+            lease = Lease(self.next_dispatch, new_execution_id(), str(task["taskId"]), str(task.get("workflowInstanceId") or ""))
+            self.next_dispatch += 1
+            try:
+                slot.endpoint.send_assign(lease.dispatch_id, lease.execution_id, raw)
+            except (ConnectionError, OSError):
+                self._forget_endpoint(slot)
+                self._fail(lease, f"executor pipe for worker {slot.worker_id} is broken for task {lease.task_id}")
+                continue
+            slot.lease = lease
+
+    def _fail_lease(self, slot: Slot, lease: Lease, what: str) -> None:
+        slot.lease = None
+        self._fail(lease, f"executor process for worker {slot.worker_id} {what} while running task {lease.task_id}")
+
+    def _fail(self, lease: Lease, reason: str) -> None:
+        logger.error("failing task of a lost executor", task_id=lease.task_id, reason=reason)
+        result = failed(reason, max_length=self.failure_reason_max_length, task_id=lease.task_id)
+        body = task_result_json(
+            result, task_id=lease.task_id, workflow_instance_id=lease.workflow_instance_id, worker_id=self.client.worker_id
+        )
+        self._deliver(lease, body, may_chain=False)
+
+    # -- delivery --------------------------------------------------------------------------
+
+    def _deliver(self, lease: Lease, body: bytes, *, may_chain: bool) -> None:
+        self.deliveries += 1
+        want_next = may_chain and not self.draining
+
+        def send() -> None:
+            try:
+                delivery = self.client.deliver_result(
+                    body,
+                    task_id=lease.task_id,
+                    workflow_instance_id=lease.workflow_instance_id,
+                    want_next=want_next,
+                    abort=self.abort,
+                )
+            except Exception:  # a bug must not leave the drain waiting for this delivery
+                logger.exception("task result delivery failed", task_id=lease.task_id)
+                delivery = Delivery(False)
+            self.post(lambda: self._delivered(lease, delivery, may_chain))
+
+        self.reporters.submit(send)
+
+    def _delivered(self, lease: Lease, delivery: Delivery, may_chain: bool) -> None:
+        self.deliveries -= 1
+        self.leases.untrack(lease.task_id)
+        if may_chain:
+            self.promised -= 1
+        if delivery.next_task is None:
+            return
+        try:
+            task = json.loads(delivery.next_task)
+        except ValueError:
+            logger.error("update-v2 answered with a task that is not valid JSON; Conductor will time it out")
+            return
+        if isinstance(task, dict) and task.get("taskId"):
+            self._admit(task, delivery.next_task)
+
+    # -- polling ---------------------------------------------------------------------------
+
+    def _publish_capacity(self) -> None:
+        free = self.table.free() - self.promised - len(self.pending)
+        with self.capacity_lock:
+            self.capacity = 0 if self.draining else free
+            self.capacity_lock.notify()
+
+    def _poll_loop(self) -> None:
+        try:
+            self._poll_until_draining()
+        except Exception:  # noqa: BLE001 - a poller bug stops polling; the broker still drains
+            logger.exception("the poller crashed; the broker stops polling")
+        finally:
+            self.poller_done.set()
+            self.post(lambda: None)
+
+    def _poll_until_draining(self) -> None:
+        failures = auth_failures = empty_polls = 0
+        while True:
+            with self.capacity_lock:
+                while not self.draining and self.capacity - self.polling <= 0:
+                    self.capacity_lock.wait()
+                if self.draining:
+                    return
+                count = self.capacity - self.polling
+                self.polling = count
+            pause = empty_poll_pause(empty_polls)
+            if pause and self.polling_stopped.wait(pause):
+                self._hand_over([])
+                return
+            try:
+                tasks = split_tasks(self.client.poll_batch_raw(self.task_type, count))
+            except (ConductorError, ValueError) as exc:
+                self._hand_over([])
+                if isinstance(exc, ConductorAuthError):
+                    auth_failures += 1
+                    delay = POLL_AUTH_BACKOFF.delay(auth_failures)
+                else:
+                    failures += 1
+                    delay = self.poll_error_backoff.delay(failures)
+                logger.warning("Conductor poll failed; backing off", error=str(exc), retry_in_seconds=round(delay, 3))
+                if self.polling_stopped.wait(delay):
+                    return
+                continue
+            failures = auth_failures = 0
+            empty_polls = 0 if tasks else empty_polls + 1
+            self._hand_over(tasks)
+
+    def _hand_over(self, tasks: list[tuple[dict[str, Any], bytes]]) -> None:
+        done = threading.Event()
+
+        def receive() -> None:
+            for task, raw in tasks:
+                self._admit(task, raw)
+            self._assign_pending()
+            with self.capacity_lock:
+                self.polling = 0
+                self._publish_capacity()
+            done.set()
+
+        self.post(receive)
+        done.wait()
+
+    def _stop_polling(self) -> None:
+        with self.capacity_lock:
+            self.draining = True
+            self.capacity_lock.notify_all()
+        self.polling_stopped.set()
+
+    # -- drain -----------------------------------------------------------------------------
+
+    def _begin_drain(self, by: str) -> None:
+        if self.draining:
+            return
+        logger.info("process broker draining", requested_by=by, in_flight=self.table.leases(), queued=len(self.pending))
+        self._stop_polling()
+
+    def _drained(self) -> bool:
+        return (
+            self.poller_done.is_set()
+            and not self.pending
+            and self.table.leases() == 0
+            and self.deliveries == 0
+        )
+
+    def _fail_unassignable(self) -> None:
+        """Draining with queued tasks and no executor left to run them: report them now."""
+        while self.pending:
+            task, _ = self.pending.popleft()
+            lease = Lease(0, "", str(task["taskId"]), str(task.get("workflowInstanceId") or ""))
+            self._fail(lease, f"perago broker stopped before an executor could take task {lease.task_id}")
+
+    def _stop_executors(self) -> None:
+        for slot in self.table.slots.values():
+            if slot.endpoint is not None:
+                try:
+                    slot.endpoint.send_stop()
+                except (ConnectionError, OSError):
+                    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m perago.broker MODULE_TARGET\n")
+        return 2
+    module_target = args[0]
+    control = _core.BrokerControl.from_env()
+    config = load_runtime_config(module_target, probe_roots=False)
+    if config.conductor is None:
+        raise RuntimeConfigError("CONDUCTOR_SERVER_URL is required for perago start")
+    worker_id = resolve_worker_id(module_target)
+    task = load_module_task(module_target)
+    log_file = configure_process_logging(config, module_target=module_target, worker_id=worker_id)
+    log_process_started("broker", worker_id=worker_id, module_target=module_target, log_file=log_file)
+    client = client_from_config(config.conductor, worker_id=conductor_worker_id(config.worker_id_prefix))
+    process_count = int(os.environ.get("PERAGO_PROCESS_COUNT", "1"))
+    broker = Broker(
+        control,
+        client,
+        task.name,
+        failure_reason_max_length=config.failure_reason_max_length,
+        reporter_threads=max(2, process_count),
+    )
+    signal.signal(signal.SIGTERM, broker.on_signal)
+    signal.signal(signal.SIGINT, broker.on_signal)
+    return broker.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
