@@ -18,9 +18,14 @@ use crate::frame::{self, ExitCause, Message, MAX_PAYLOAD};
 
 use super::perago_error;
 
-/// Longest single wait before Python signal handlers get a chance to run, for
-/// callers outside the main thread (the main thread is woken at once by EINTR).
+/// Longest single wait before Python signal handlers get a chance to run, for callers
+/// outside the main thread. The main thread, where Python runs its signal handlers, is
+/// woken at once by EINTR and waits without any period.
 const SIGNAL_CHECK_PERIOD: Duration = Duration::from_secs(1);
+
+fn on_main_thread() -> bool {
+    unsafe { libc::gettid() == libc::getpid() }
+}
 
 fn channel_error(error: ChannelError) -> PyErr {
     match error {
@@ -41,9 +46,13 @@ fn timeout_of(timeout: Option<f64>) -> PyResult<Option<Duration>> {
 /// their Python handlers (an exception from a handler propagates).
 fn receive(py: Python<'_>, stream: &mut FrameStream, timeout: Option<f64>) -> PyResult<Received> {
     let deadline = timeout_of(timeout)?.map(|t| std::time::Instant::now() + t);
+    let period = if on_main_thread() { None } else { Some(SIGNAL_CHECK_PERIOD) };
     loop {
         let remaining = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-        let step = Some(remaining.map_or(SIGNAL_CHECK_PERIOD, |r| r.min(SIGNAL_CHECK_PERIOD)));
+        let step = match (remaining, period) {
+            (Some(r), Some(p)) => Some(r.min(p)),
+            (r, p) => r.or(p),
+        };
         let received = py.detach(|| stream.recv(step)).map_err(channel_error)?;
         match received {
             Received::Interrupted => {
@@ -52,7 +61,7 @@ fn receive(py: Python<'_>, stream: &mut FrameStream, timeout: Option<f64>) -> Py
             }
             Received::TimedOut => {
                 py.check_signals()?;
-                if remaining.is_some_and(|r| r <= SIGNAL_CHECK_PERIOD) {
+                if step == remaining {
                     return Ok(Received::TimedOut);
                 }
             }

@@ -1,0 +1,240 @@
+"""Supervisor figures at -j 8, perago (Rust loop) next to perago 0.6.1 (Python loop).
+
+Measured for each:
+  idle CPU      CPU time used by the supervisor process (and by the whole tree) over an
+                idle window, as a percentage of one core (goal: ~0 % for the supervisor);
+  restart       executor SIGKILL -> replacement ready, minus the restart backoff (1 s in
+                both), median over a few kills on different slots (goal <= 300 ms);
+  start         supervisor launch -> every executor ready.
+
+perago runs the stand-in broker/executor of tests/supervisor/children (the real
+`perago.broker`/`perago.executor` are not written yet): they speak the real frame
+protocol but import only `perago._core`, so "start" and "restart" include a fresh
+interpreter boot but not a task module import. perago 0.6.1 runs `perago start` on
+tests/conductor_emulator/peers/peer_add_one.py against the in-repo Conductor
+emulator; its executors are forked (not exec'd) from the supervisor and count as
+ready when they log `process executor started`. It needs `make peers`
+(.peers/perago061); without it that column is skipped.
+
+    .venv/bin/python benches/supervisor.py [--jobs 8] [--idle-seconds 30] [--kills 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+CHILDREN = REPO / "tests" / "supervisor" / "children"
+PEER_PERAGO = REPO / ".peers" / "perago061" / "bin" / "perago"
+PEER_MODULE = REPO / "tests" / "conductor_emulator" / "peers" / "peer_add_one.py"
+TICKS = os.sysconf("SC_CLK_TCK")
+BACKOFF_SECONDS = 1.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def tree_pids(root: int) -> list[int]:
+    pids, frontier = [root], [root]
+    while frontier:
+        parent = frontier.pop()
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            pids.append(child)
+            frontier.append(child)
+    return pids
+
+
+def idle_cpu(root: int, seconds: float) -> tuple[float, float]:
+    """(supervisor %, whole tree %) of one core over `seconds`."""
+    pids = tree_pids(root)
+    before = {pid: cpu_seconds(pid) for pid in pids}
+    time.sleep(seconds)
+    after = {pid: cpu_seconds(pid) for pid in pids if Path(f"/proc/{pid}").exists()}
+    supervisor = (after[root] - before[root]) / seconds * 100
+    tree = sum(after[pid] - before[pid] for pid in after) / seconds * 100
+    return supervisor, tree
+
+
+def wait_for(what: str, condition: Callable[[], Any], timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.005)
+    raise SystemExit(f"benchmark gave up waiting for {what}")
+
+
+# --- perago ----------------------------------------------------------------------------
+
+
+def measure_perago(jobs: int, idle_seconds: float, kills: int) -> dict[str, float]:
+    work = Path(tempfile.mkdtemp(prefix="perago-bench-supervisor-"))
+    journal = work / "journal.jsonl"
+    env = dict(os.environ, TEST_JOURNAL=str(journal), TEST_WORKSPACE_ROOT=str(work / "root"), TEST_TASKS="[]")
+    settings = {
+        "workspace_root": str(work / "root"),
+        "worker_id_prefix": "bench",
+        "process_count": jobs,
+        "broker_command": [sys.executable, str(CHILDREN / "broker.py")],
+        "executor_command": [sys.executable, str(CHILDREN / "executor.py")],
+        "env": env,
+    }
+    (work / "settings.json").write_text(json.dumps(settings))
+
+    def events(name: str) -> list[dict[str, Any]]:
+        if not journal.exists():
+            return []
+        return [e for e in map(json.loads, journal.read_text().splitlines()) if e["event"] == name]
+
+    launched = time.monotonic()
+    supervisor = subprocess.Popen(
+        [sys.executable, str(REPO / "tests" / "supervisor" / "launch.py"), str(work / "settings.json")],
+        stderr=(work / "stderr.log").open("wb"),
+    )
+    try:
+        ready = wait_for("all executors ready", lambda: (e := events("executor_ready")) and len(e) >= jobs and e)
+        start = max(e["time"] for e in ready) - launched
+        time.sleep(1.0)  # let the boot settle before the idle window
+        supervisor_cpu, tree_cpu = idle_cpu(supervisor.pid, idle_seconds)
+        restarts = []
+        for slot in range(1, kills + 1):
+            worker = f"bench{slot:04d}"
+            victim = next(e for e in events("executor_ready") if e["worker_id"] == worker)
+            killed = time.monotonic()
+            os.kill(victim["pid"], signal.SIGKILL)
+            back = wait_for(
+                f"{worker} to come back",
+                lambda w=worker: [e for e in events("executor_ready") if e["worker_id"] == w and e["generation"] == 2],
+            )[0]
+            restarts.append(back["time"] - killed - BACKOFF_SECONDS)
+        supervisor.send_signal(signal.SIGTERM)
+        supervisor.wait(timeout=60)
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    return {"idle_supervisor": supervisor_cpu, "idle_tree": tree_cpu, "restart": statistics.median(restarts), "start": start}
+
+
+# --- perago 0.6.1 ----------------------------------------------------------------------
+
+
+def executor_started_records(log_root: Path) -> list[dict[str, Any]]:
+    records = []
+    for path in log_root.rglob("*.jsonl"):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)["record"]
+            except (ValueError, KeyError):
+                continue
+            worker = record["extra"].get("worker_id", "")
+            if record["message"] == "process executor started" and not worker.endswith("Broker"):
+                records.append({"worker_id": worker, "pid": record["process"]["id"], "time": record["time"]["timestamp"]})
+    return records
+
+
+def first_start_per_pid(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    by_pid: dict[int, dict[str, Any]] = {}
+    for record in sorted(records, key=lambda r: r["time"]):
+        by_pid.setdefault(record["pid"], record)
+    return by_pid
+
+
+def measure_perago061(jobs: int, idle_seconds: float, kills: int) -> dict[str, float] | None:
+    if not PEER_PERAGO.exists():
+        print("perago 0.6.1 column skipped: run `make peers` to build .peers/perago061", file=sys.stderr)
+        return None
+    sys.path.insert(0, str(REPO / "python"))
+    import httpx
+
+    from perago.testing.conductor import ConductorEmulator
+
+    work = Path(tempfile.mkdtemp(prefix="perago061-bench-supervisor-"))
+    shutil.copy(PEER_MODULE, work / "peer_add_one.py")
+    log_root = work / "logs"
+    env = {**os.environ, "PYTHONPATH": str(work), "PERAGO_WORKSPACE_ROOT": str(work / "ws"), "PERAGO_LOG_ROOT": str(log_root)}
+    env.pop("VIRTUAL_ENV", None)
+    subprocess.run([str(PEER_PERAGO), "extract", "peer_add_one", "-o", str(work / "taskdef.json")], check=True, env=env, cwd=work,
+                   stdout=subprocess.DEVNULL)
+    with ConductorEmulator() as conductor:
+        httpx.post(f"{conductor.url}/metadata/taskdefs", json=[json.loads((work / "taskdef.json").read_text())]).raise_for_status()
+        env["CONDUCTOR_SERVER_URL"] = conductor.url
+        launched = time.time()
+        supervisor = subprocess.Popen([str(PEER_PERAGO), "start", "peer_add_one", "-j", str(jobs)], env=env, cwd=work,
+                                      stdout=subprocess.DEVNULL, stderr=(work / "stderr.log").open("wb"), start_new_session=True)
+        try:
+            started = wait_for(
+                "0.6.1 executors ready", lambda: (r := first_start_per_pid(executor_started_records(log_root))) and len(r) >= jobs and r
+            )
+            start = max(r["time"] for r in started.values()) - launched
+            time.sleep(1.0)
+            supervisor_cpu, tree_cpu = idle_cpu(supervisor.pid, idle_seconds)
+            restarts = []
+            for slot in range(1, kills + 1):
+                worker = f"peeraddone{slot:04d}"
+                victim = next(r for r in started.values() if r["worker_id"].lower() == worker)
+                killed = time.time()
+                os.kill(victim["pid"], signal.SIGKILL)
+                back = wait_for(
+                    f"0.6.1 {worker} to come back",
+                    lambda w=worker, old=victim["pid"]: [
+                        r for r in first_start_per_pid(executor_started_records(log_root)).values()
+                        if r["worker_id"].lower() == w and r["pid"] != old
+                    ],
+                )[0]
+                restarts.append(back["time"] - killed - BACKOFF_SECONDS)
+        finally:
+            # 0.6.1 does not stop on SIGTERM (runtime.md W33): kill the whole group.
+            os.killpg(supervisor.pid, signal.SIGKILL)
+            supervisor.wait()
+            shutil.rmtree(work, ignore_errors=True)
+    return {"idle_supervisor": supervisor_cpu, "idle_tree": tree_cpu, "restart": statistics.median(restarts), "start": start}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=8)
+    parser.add_argument("--idle-seconds", type=float, default=30.0)
+    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--skip-peer", action="store_true", help="measure perago only")
+    args = parser.parse_args()
+    ours = measure_perago(args.jobs, args.idle_seconds, args.kills)
+    peer = None if args.skip_peer else measure_perago061(args.jobs, args.idle_seconds, args.kills)
+    rows = [
+        ("idle CPU, supervisor (% of a core)", "idle_supervisor", "{:.3f}"),
+        ("idle CPU, whole tree (% of a core)", "idle_tree", "{:.3f}"),
+        ("executor SIGKILL -> ready, minus backoff (s)", "restart", "{:.3f}"),
+        ("start -> all executors ready (s)", "start", "{:.3f}"),
+    ]
+    print(f"supervisor at -j {args.jobs}, idle window {args.idle_seconds:.0f} s, median of {args.kills} kills")
+    print(f"{'':46} {'perago':>10} {'0.6.1':>10} {'0.6.1/perago':>13}")
+    for label, key, fmt in rows:
+        mine = ours[key]
+        theirs = "-" if peer is None else fmt.format(peer[key])
+        ratio = "-" if peer is None or mine <= 0 else f"{peer[key] / mine:.1f}x"
+        print(f"{label:46} {fmt.format(mine):>10} {theirs:>10} {ratio:>13}")
+
+
+if __name__ == "__main__":
+    main()
