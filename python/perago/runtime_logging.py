@@ -111,8 +111,9 @@ def configure_jsonl_logging(
 def log_process_started(
     role: ProcessRole, *, worker_id: str, module_target: str, log_file: Path
 ) -> None:
-    """The start-up record operators look for: `process broker started` and friends."""
-    logger.bind(worker_id=worker_id, module_target=module_target, log_file=str(log_file)).info(
+    """The start-up record operators look for: `process broker started` and friends,
+    attributed (file, function, line) to the caller."""
+    logger.opt(depth=1).bind(worker_id=worker_id, module_target=module_target, log_file=str(log_file)).info(
         STARTUP_MESSAGES[role]
     )
 

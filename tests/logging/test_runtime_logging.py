@@ -130,7 +130,7 @@ def test_startup_record_and_format(tmp_path: Path) -> None:
     assert first["record"]["level"]["name"] == "INFO" and first["record"]["exception"] is None
     assert first["record"]["process"]["id"] == os.getpid()
     assert re.fullmatch(
-        r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} \| INFO     \| perago\.runtime_logging:log_process_started:\d+ - process broker started\n",
+        r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} \| INFO     \| test_runtime_logging:test_startup_record_and_format:\d+ - process broker started\n",
         first["text"],
     )
 
