@@ -120,3 +120,4 @@ def test_executor_signalled_during_boot_runs_its_handler_instead_of_dying(start_
     assert not runtime.logs("worker process exited; restarting")
     runtime.send(signal.SIGTERM)
     assert runtime.exit_code() == 0
+

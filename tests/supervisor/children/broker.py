@@ -1,6 +1,7 @@
 """A stand-in broker speaking perago's control and slot protocol, steered by TEST_* variables.
 
-It dispatches the tasks in TEST_TASKS (a JSON list of task objects, one per ready slot
+It answers fence requests with `fresh copy of <request>` (except "ignore me"),
+dispatches the tasks in TEST_TASKS (a JSON list of task objects, one per ready slot
 in slot order), journals every frame it sees, and on Drain waits for in-flight tasks,
 sends Stop to every executor, answers Drained and exits 0.
 TEST_BROKER_MODE: `normal` | `boot_error` (exit 1 before ready) | `exit_after_ready`
@@ -114,6 +115,11 @@ def main() -> int:
                     journal.record("complete", slot=slot, dispatch_id=message.dispatch_id,
                                    result=json.loads(message.result))
                     in_flight.pop(slot, None)
+                elif isinstance(message, _core.FenceRequest):
+                    request = message.request.decode()
+                    journal.record("fence_request", slot=slot, dispatch_id=message.dispatch_id, request=request)
+                    if request != "ignore me":
+                        endpoints[slot].send_fence_reply(message.dispatch_id, f"fresh copy of {request}".encode())
                 elif isinstance(message, _core.Closed):
                     selector.unregister(endpoints[slot].fileno())
                     endpoints.pop(slot).close()

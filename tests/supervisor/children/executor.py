@@ -4,7 +4,8 @@ TEST_EXECUTOR_MODE: `normal` | `boot_error` (exit 1 before ready, with a traceba
 stderr) | `hang_on_stop` (ignore SIGTERM/SIGINT and never exit on Stop).
 TEST_CRASH_PLAN: comma-separated seconds, one per generation: exit 1 that long after
 ready (an empty item or a missing generation = stay up).
-Tasks (JSON in Assign frames): {"sleep": s, "attempt": bool, "crash": bool}.
+Tasks (JSON in Assign frames): {"sleep": s, "attempt": bool, "crash": bool, "fence": request,
+"fence_timeout": s}.
 """
 
 from __future__ import annotations
@@ -59,10 +60,17 @@ def run_task(channel: _core.ExecutorChannel, assign: _core.Assign) -> None:
         journal.record("attempt_created", worker_id=WORKER_ID, dir=str(attempt.dir))
     if task.get("crash"):
         os.kill(os.getpid(), signal.SIGKILL)
+    fence = None
+    if "fence" in task:
+        try:
+            fence = channel.fence(assign.dispatch_id, task["fence"].encode(), timeout=task.get("fence_timeout")).decode()
+        except TimeoutError as exc:
+            fence = f"TimeoutError: {exc}"
     time.sleep(task.get("sleep", 0))
     if attempt is not None:
         _core.remove_attempt_workspace(attempt.dir)
-    result = {"status": "COMPLETED", "outputData": {"slept": task.get("sleep", 0)}, "signalled": stop_requested}
+    result = {"status": "COMPLETED", "outputData": {"slept": task.get("sleep", 0)}, "signalled": stop_requested,
+              "fence": fence}
     channel.complete(assign.dispatch_id, assign.execution_id, json.dumps(result).encode())
     journal.record("task_finished", worker_id=WORKER_ID, dispatch_id=assign.dispatch_id)
 

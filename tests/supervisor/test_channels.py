@@ -1,0 +1,85 @@
+"""The slot channel as the executor sees it (fence RPC over the slot socket), and the
+Python-side validation in front of the Rust loop."""
+
+from __future__ import annotations
+
+import signal
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from conftest import Runtime
+
+from perago import _core
+from perago.errors import RuntimeConfigError
+from perago.supervisor import SupervisorSettings, report_outcome
+
+
+def test_fence_request_is_answered_on_the_slot_socket_and_can_time_out(start_runtime) -> None:
+    runtime: Runtime = start_runtime(
+        process_count=2,
+        tasks=[{"fence": "task-7"}, {"fence": "ignore me", "fence_timeout": 0.3}],
+    )
+    completes = runtime.wait_event("complete", count=2)
+    fences = sorted(c["result"]["fence"] for c in completes)
+    assert fences[0] == "TimeoutError: broker did not answer the fence request for dispatch 2"
+    assert fences[1] == "fresh copy of task-7"
+    assert sorted(e["request"] for e in runtime.events("fence_request")) == ["ignore me", "task-7"]
+    runtime.send(signal.SIGTERM)
+    assert runtime.exit_code() == 0
+
+
+def settings(**overrides: object) -> SupervisorSettings:
+    values: dict[str, object] = {
+        "workspace_root": Path("/tmp/unused"),
+        "worker_id_prefix": "feat",
+        "process_count": 2,
+        "broker_command": ["python", "-m", "perago.broker"],
+        "executor_command": ["python", "-m", "perago.executor"],
+        "env": {},
+    }
+    values.update(overrides)
+    return SupervisorSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"process_count": 0}, "worker process count must be at least 1"),
+        ({"process_count": True}, "worker process count must be at least 1"),
+        ({"worker_id_prefix": "  "}, "PERAGO_WORKER_ID_PREFIX must not be empty"),
+        ({"worker_id_prefix": "feat-1"}, "PERAGO_WORKER_ID_PREFIX must contain only ASCII letters and digits"),
+        ({"executor_command": "python -m perago.executor"}, "executor_command must be a non-empty list of strings"),
+        ({"broker_command": []}, "broker_command must be a non-empty list of strings"),
+        ({"gc_interval": timedelta(0)}, "PERAGO_WORKSPACE_GC_INTERVAL must be positive"),
+        ({"force_kill_after": timedelta(0)}, "PERAGO_SHUTDOWN_FORCE_KILL_AFTER must be positive"),
+        ({"env": {"A": 1}}, "child environment must map str to str"),
+    ],
+)
+def test_settings_are_validated_before_anything_starts(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(RuntimeConfigError, match=message):
+        settings(**overrides)
+
+
+def test_prefix_is_stripped() -> None:
+    assert settings(worker_id_prefix=" feat ").worker_id_prefix == "feat"
+
+
+def test_outside_the_supervisor_the_channels_say_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PERAGO_SLOT_FD", raising=False)
+    with pytest.raises(RuntimeConfigError, match="PERAGO_SLOT_FD is not set; was this process started by the perago supervisor"):
+        _core.ExecutorChannel.from_env()
+    monkeypatch.setenv("PERAGO_CONTROL_FD", "0")
+    with pytest.raises(RuntimeConfigError, match="PERAGO_CONTROL_FD=0 is not an open socket"):
+        _core.BrokerControl.from_env()
+
+
+def test_clean_outcome_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    class Outcome:
+        exit_code = 0
+        message = "stopped by SIGTERM"
+        stderr_tail: list[str] = []
+
+    assert report_outcome(Outcome()) == 0  # type: ignore[arg-type]
+    assert capsys.readouterr().err == ""
