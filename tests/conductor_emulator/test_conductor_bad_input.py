@@ -30,7 +30,12 @@ def test_missing_body_is_500(api: Api) -> None:
 
 def test_wrong_json_types_are_500(api: Api) -> None:
     assert api.client.post("/tasks", json=[1, 2]).status_code == 500
-    assert api.client.post("/tasks", json={"taskId": "t", "workflowInstanceId": "w", "status": "COMPLETED", "outputData": [1]}).status_code == 500
+    assert (
+        api.client.post(
+            "/tasks", json={"taskId": "t", "workflowInstanceId": "w", "status": "COMPLETED", "outputData": [1]}
+        ).status_code
+        == 500
+    )
     assert api.client.post("/metadata/taskdefs", json={"name": "not-a-list"}).status_code == 500
 
 
@@ -63,7 +68,12 @@ def test_unknown_task_get_is_404(api: Api) -> None:
 
 
 def test_garbage_bytes_do_not_kill_the_server(conductor: ConductorEmulator, api: Api) -> None:
-    for garbage in (b"\x00\xff\r\n\r\n", b"GET\r\n\r\n", b"GET / SPDY/9\r\n\r\n", b"POST /api/tasks HTTP/1.1\r\nContent-Length: x\r\n\r\n"):
+    for garbage in (
+        b"\x00\xff\r\n\r\n",
+        b"GET\r\n\r\n",
+        b"GET / SPDY/9\r\n\r\n",
+        b"POST /api/tasks HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+    ):
         with socket.create_connection((conductor.host, conductor.port), timeout=5) as raw:
             raw.sendall(garbage)
             assert raw.recv(100).startswith(b"HTTP/1.1 400")
@@ -71,7 +81,7 @@ def test_garbage_bytes_do_not_kill_the_server(conductor: ConductorEmulator, api:
 
 
 def test_pipelined_and_chunked_requests(conductor: ConductorEmulator) -> None:
-    chunked = b"POST /api/tasks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"ta\r\n3\r\nsk\"\r\n0\r\n\r\n"
+    chunked = b'POST /api/tasks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{"ta\r\n3\r\nsk"\r\n0\r\n\r\n'
     health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
     with socket.create_connection((conductor.host, conductor.port), timeout=5) as raw:
         raw.sendall(health + chunked + health)
@@ -83,7 +93,15 @@ def test_pipelined_and_chunked_requests(conductor: ConductorEmulator) -> None:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.one_of(st.binary(max_size=200), st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10), lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4)).map(lambda value: __import__("json").dumps(value).encode())))
+@given(
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        ).map(lambda value: __import__("json").dumps(value).encode()),
+    )
+)
 def test_arbitrary_bodies_get_an_answer_never_a_crash(api: Api, body: bytes) -> None:
     for path in ("/tasks", "/tasks/update-v2", "/metadata/taskdefs", "/metadata/workflow", "/workflow", "/workflow/x"):
         answer = api.client.post(path, content=body, headers={"Content-Type": "application/json"})

@@ -73,7 +73,11 @@ def test_mapped_values_are_copies(api: Api) -> None:
     api.register_workflow(
         "wf",
         [
-            {"name": "a", "taskReferenceName": "first", "inputParameters": {"shared": "${workflow.input.obj}", "id": "${CPEWF_TASK_ID}"}},
+            {
+                "name": "a",
+                "taskReferenceName": "first",
+                "inputParameters": {"shared": "${workflow.input.obj}", "id": "${CPEWF_TASK_ID}"},
+            },
             {"name": "b", "taskReferenceName": "second", "inputParameters": {"shared": "${workflow.input.obj}"}},
         ],
     )

@@ -31,7 +31,9 @@ def test_error_share_is_per_endpoint_and_seeded(clock: ManualClock) -> None:
             injected = api.batch_poll("a", timeout=0)
         assert injected.json()["retryable"] is True and injected.json()["status"] == 502
         api.close()
-    with ConductorEmulator(clock=clock, faults=FaultPlan([FaultRule("batch_poll", error_rate=0.5, error_status=502)], seed=7)) as again:
+    with ConductorEmulator(
+        clock=clock, faults=FaultPlan([FaultRule("batch_poll", error_rate=0.5, error_status=502)], seed=7)
+    ) as again:
         api = Api(again.url)
         assert _statuses(api, 40) == first  # same seed, same requests: same faults
         api.close()

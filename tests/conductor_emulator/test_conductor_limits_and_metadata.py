@@ -68,7 +68,10 @@ def test_taskdef_validation(api: Api) -> None:  # §2.9
     assert empty.status_code == 400
     short = api.register_taskdefs({"name": "a", "timeoutSeconds": 100})  # default responseTimeout 3600 > 100
     assert short.status_code == 400
-    assert short.json()["validationErrors"][0]["message"] == "TaskDef: a responseTimeoutSeconds: 3600 must be less than timeoutSeconds: 100"
+    assert (
+        short.json()["validationErrors"][0]["message"]
+        == "TaskDef: a responseTimeoutSeconds: 3600 must be less than timeoutSeconds: 100"
+    )
     negative = api.register_taskdefs({"name": "a", "retryCount": -1})
     assert negative.status_code == 400
 
@@ -78,7 +81,14 @@ def test_workflow_def_create_twice_is_409(api: Api) -> None:  # §12.25
     again = api.chain("wf", "a")
     assert again.status_code == 409
     assert again.json()["message"] == "Workflow with wf.1 already exists!"
-    assert api.client.post("/metadata/workflow", params={"overwrite": "true"}, json={"name": "wf", "tasks": [{"name": "b", "taskReferenceName": "x"}]}).status_code == 200
+    assert (
+        api.client.post(
+            "/metadata/workflow",
+            params={"overwrite": "true"},
+            json={"name": "wf", "tasks": [{"name": "b", "taskReferenceName": "x"}]},
+        ).status_code
+        == 200
+    )
     assert api.client.get("/metadata/workflow/wf").json()["tasks"][0]["name"] == "b"
     unknown = api.client.get("/metadata/workflow/ghost", params={"version": 3})
     assert unknown.status_code == 404
@@ -94,7 +104,9 @@ def test_workflow_def_bulk_put_and_validation(api: Api) -> None:  # §2.10
     body = answer.json()
     assert body["bulkSuccessfulResults"] == ["ok"]
     assert set(body["bulkErrorResults"]) == {"bad"}
-    duplicate_refs = api.register_workflow("dup", [{"name": "a", "taskReferenceName": "r"}, {"name": "b", "taskReferenceName": "r"}])
+    duplicate_refs = api.register_workflow(
+        "dup", [{"name": "a", "taskReferenceName": "r"}, {"name": "b", "taskReferenceName": "r"}]
+    )
     assert duplicate_refs.status_code == 400
     assert "should be unique" in duplicate_refs.json()["validationErrors"][0]["message"]
 

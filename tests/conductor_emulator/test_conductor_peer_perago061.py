@@ -43,17 +43,28 @@ def test_perago_061_completes_200_workflows(tmp_path: Path) -> None:
         "PERAGO_LOG_ROOT": str(tmp_path / "logs"),
     }
     env.pop("VIRTUAL_ENV", None)
-    subprocess.run([str(perago), "extract", "peer_add_one", "-o", str(tmp_path / "taskdef.json")], check=True, env=env, cwd=tmp_path)
+    subprocess.run(
+        [str(perago), "extract", "peer_add_one", "-o", str(tmp_path / "taskdef.json")], check=True, env=env, cwd=tmp_path
+    )
     taskdef = json.loads((tmp_path / "taskdef.json").read_text())
     with ConductorEmulator() as conductor:
         api = Api(conductor.url)
         assert api.register_taskdefs(taskdef).status_code == 200
         tasks = [{"name": "peer_add_one", "taskReferenceName": "add", "inputParameters": {"params": "${workflow.input.params}"}}]
-        assert api.register_workflow("peer_wf", tasks, outputParameters={"value": "${add.output.result.value}"}).status_code == 200
+        assert (
+            api.register_workflow("peer_wf", tasks, outputParameters={"value": "${add.output.result.value}"}).status_code == 200
+        )
         ids = [api.start("peer_wf", {"params": {"value": index}}) for index in range(WORKFLOWS)]
         env["CONDUCTOR_SERVER_URL"] = conductor.url
         log = (tmp_path / "perago-start.log").open("wb")
-        supervisor = subprocess.Popen([str(perago), "start", "peer_add_one", "-j", "1"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        supervisor = subprocess.Popen(
+            [str(perago), "start", "peer_add_one", "-j", "1"],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             pending = set(ids)
             deadline = time.monotonic() + 300

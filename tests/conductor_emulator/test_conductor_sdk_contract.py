@@ -37,7 +37,9 @@ def _run_sdk_workers_until_done(conductor: ConductorEmulator, workflows: int) ->
     _register_chain(api)
     ids = [api.start("sdk_chain", {"value": index}) for index in range(workflows)]
     env = {**os.environ, "CONDUCTOR_SERVER_URL": conductor.url}
-    worker = subprocess.Popen([sys.executable, str(WORKER_SCRIPT), *TYPES], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, str(WORKER_SCRIPT), *TYPES], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 90
         pending = set(ids)
@@ -53,7 +55,9 @@ def _run_sdk_workers_until_done(conductor: ConductorEmulator, workflows: int) ->
             output, _ = worker.communicate()
     finished = [api.workflow(workflow_id) for workflow_id in ids]
     api.close()
-    assert not pending, f"SDK workers left {len(pending)} workflows running; worker said:\n{output.decode(errors='replace')[-3000:]}"
+    assert not pending, (
+        f"SDK workers left {len(pending)} workflows running; worker said:\n{output.decode(errors='replace')[-3000:]}"
+    )
     return finished
 
 

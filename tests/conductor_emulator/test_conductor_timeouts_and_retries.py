@@ -19,7 +19,10 @@ def test_response_timeout_retries_under_new_id_and_ignores_late_result(api: Api,
     timed_out = api.task(first["taskId"])
     assert timed_out["status"] == "TIMED_OUT"
     assert timed_out["retried"] is True
-    assert timed_out["reasonForIncompletion"] == f"responseTimeout: 2 exceeded for the taskId: {first['taskId']} with Task Definition: a"
+    assert (
+        timed_out["reasonForIncompletion"]
+        == f"responseTimeout: 2 exceeded for the taskId: {first['taskId']} with Task Definition: a"
+    )
     tasks = api.workflow(workflow_id)["tasks"]
     assert len(tasks) == 2
     retry = tasks[1]
@@ -40,7 +43,9 @@ def test_response_timeout_retries_under_new_id_and_ignores_late_result(api: Api,
     clock.advance(2)  # the retry times out too: retries exhausted
     workflow = api.workflow(workflow_id)
     assert workflow["status"] == "TIMED_OUT"
-    assert workflow["reasonForIncompletion"].startswith(f"Task {retry['taskId']} failed with status: TIMED_OUT and reason: 'responseTimeout")
+    assert workflow["reasonForIncompletion"].startswith(
+        f"Task {retry['taskId']} failed with status: TIMED_OUT and reason: 'responseTimeout"
+    )
 
 
 def test_lease_extension_keeps_task_alive(api: Api, clock: ManualClock) -> None:  # §12.16
@@ -187,7 +192,9 @@ def test_unregistered_task_type_runs_with_default_taskdef(api: Api, clock: Manua
 
 def test_optional_task_failure_continues_workflow(api: Api) -> None:  # §4.7
     api.register_taskdefs(fast_taskdef("a"), fast_taskdef("b"))
-    api.register_workflow("wf", [{"name": "a", "taskReferenceName": "maybe", "optional": True}, {"name": "b", "taskReferenceName": "then"}])
+    api.register_workflow(
+        "wf", [{"name": "a", "taskReferenceName": "maybe", "optional": True}, {"name": "b", "taskReferenceName": "then"}]
+    )
     workflow_id = api.start("wf")
     api.update(api.poll_one("a"), "FAILED")
     assert api.workflow(workflow_id)["tasks"][0]["status"] == "COMPLETED_WITH_ERRORS"

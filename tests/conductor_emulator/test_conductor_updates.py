@@ -141,7 +141,9 @@ def test_extend_lease_changes_only_update_time(api: Api, clock: ManualClock) -> 
     clock.advance(2)
     assert api.task(task["taskId"])["status"] == "TIMED_OUT"
     assert api.workflow(workflow_id)["status"] == "TIMED_OUT"
-    unknown = api.client.post("/tasks", json={"workflowInstanceId": "any", "taskId": "nope", "status": "IN_PROGRESS", "extendLease": True})
+    unknown = api.client.post(
+        "/tasks", json={"workflowInstanceId": "any", "taskId": "nope", "status": "IN_PROGRESS", "extendLease": True}
+    )
     assert unknown.status_code == 404
 
 

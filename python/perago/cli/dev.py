@@ -25,9 +25,11 @@ from perago.testing.conductor import ConductorEmulator
 @app.command()
 def dev(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    conductor_port: Annotated[int, typer.Option("--conductor-port", min=0, max=65535, help="Conductor port (0: a free one).")] = 0,
+    conductor_port: Annotated[
+        int, typer.Option("--conductor-port", min=0, max=65535, help="Conductor port (0: a free one).")
+    ] = 0,
     lakefs_port: Annotated[int, typer.Option("--lakefs-port", min=0, max=65535, help="lakeFS port (0: a free one).")] = 0,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where the lakeFS emulator keeps its data.")] = None,  # noqa: UP007
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where the lakeFS emulator keeps its data.")] = None,  # noqa: UP007, UP045 - typer reads Optional
 ) -> None:
     """Run the local emulators until Ctrl-C; print the variables to export."""
     stop = threading.Event()

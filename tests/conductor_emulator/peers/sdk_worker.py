@@ -21,7 +21,9 @@ def add_one(value: int) -> dict:
 
 def main() -> None:
     workers = [Worker(task_definition_name=task_type, execute_function=add_one, poll_interval=10) for task_type in sys.argv[1:]]
-    handler = TaskHandler(workers=workers, configuration=Configuration(), scan_for_annotated_workers=False, monitor_processes=False)
+    handler = TaskHandler(
+        workers=workers, configuration=Configuration(), scan_for_annotated_workers=False, monitor_processes=False
+    )
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     handler.start_processes()

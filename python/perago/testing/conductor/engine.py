@@ -145,7 +145,7 @@ class Engine:
             self.queue(name)
             return []
         now = self.now()
-        ids = []
+        ids: list[str] = []
         while len(ids) < limit:
             task_id = found.pop(now)
             if task_id is None:
@@ -501,7 +501,9 @@ class Engine:
         self.decide(workflow)
         return task
 
-    def update_by_ref(self, workflow_id: str, ref: str, status: str, worker_id: str | None, output: dict[str, Any]) -> TaskRecord | None:
+    def update_by_ref(
+        self, workflow_id: str, ref: str, status: str, worker_id: str | None, output: dict[str, Any]
+    ) -> TaskRecord | None:
         workflow = self.workflows.get(workflow_id)
         if workflow is None:
             return None
@@ -623,9 +625,15 @@ class Engine:
                 self._time_out_by_policy(task, taskdef, reason)
                 if task.terminal:
                     return
-        if task.status == "IN_PROGRESS" and task.response_timeout != 0:
-            if now - task.update_time >= (task.response_timeout + task.callback_after) * 1000:
-                self._time_out(task, f"responseTimeout: {task.response_timeout} exceeded for the taskId: {task.task_id} with Task Definition: {task.step.name}")
+        if (
+            task.status == "IN_PROGRESS"
+            and task.response_timeout != 0
+            and now - task.update_time >= (task.response_timeout + task.callback_after) * 1000
+        ):
+            self._time_out(
+                task,
+                f"responseTimeout: {task.response_timeout} exceeded for the taskId: {task.task_id} with Task Definition: {task.step.name}",
+            )
 
     def _time_out(self, task: TaskRecord, reason: str) -> None:
         self._set_status(task, "TIMED_OUT")
@@ -653,7 +661,9 @@ class Engine:
             delay = self._retry_delay(taskdef, task.retry_count)
             jitter = taskdef["backoffJitterMs"] if self.behaviour.retry_delay_cap_and_jitter else 0
             task.retried = True
-            self._schedule(workflow, step, previous=task, delay_seconds=delay, jitter_ms=self._random.randint(0, jitter) if jitter > 0 else 0)
+            self._schedule(
+                workflow, step, previous=task, delay_seconds=delay, jitter_ms=self._random.randint(0, jitter) if jitter > 0 else 0
+            )
             return
         if step.optional:
             task.status = "COMPLETED_WITH_ERRORS"

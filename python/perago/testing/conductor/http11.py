@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Union
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -37,8 +36,8 @@ class _DropType:
 DROP = _DropType()
 """Close the connection without answering (fault injection)."""
 
-Reply = Union[bytes, _DropType]
-Handler = Callable[["Request"], Union[Reply, Awaitable[Reply]]]
+Reply = bytes | _DropType
+Handler = Callable[["Request"], Reply | Awaitable[Reply]]
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 

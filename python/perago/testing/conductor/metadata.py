@@ -133,12 +133,8 @@ def _coerce(value: Any, kind: str, where: str) -> Any:
             return value == "true"
         if isinstance(value, int):
             return value != 0
-    elif kind == "dict":
-        if isinstance(value, dict):
-            return value
-    elif kind == "list":
-        if isinstance(value, list):
-            return value
+    elif (kind == "dict" and isinstance(value, dict)) or (kind == "list" and isinstance(value, list)):
+        return value
     raise json_parse_error(f"Cannot deserialize value of field `{where}` from {type(value).__name__} value {value!r}")
 
 
@@ -194,10 +190,16 @@ def taskdef_problems(taskdef: dict[str, Any], path: str, owner_email_mandatory: 
         if value is not None and value < minimum:
             problems.append((f"{path}.{field}", message.format(v=value), value))
     if taskdef.get("retryLogic") not in RETRY_LOGICS:
-        problems.append((f"{path}.retryLogic", f"TaskDef retryLogic must be one of {list(RETRY_LOGICS)}", taskdef.get("retryLogic")))
+        problems.append(
+            (f"{path}.retryLogic", f"TaskDef retryLogic must be one of {list(RETRY_LOGICS)}", taskdef.get("retryLogic"))
+        )
     if taskdef.get("timeoutPolicy") not in TASK_TIMEOUT_POLICIES:
         problems.append(
-            (f"{path}.timeoutPolicy", f"TaskDef timeoutPolicy must be one of {list(TASK_TIMEOUT_POLICIES)}", taskdef.get("timeoutPolicy"))
+            (
+                f"{path}.timeoutPolicy",
+                f"TaskDef timeoutPolicy must be one of {list(TASK_TIMEOUT_POLICIES)}",
+                taskdef.get("timeoutPolicy"),
+            )
         )
     timeout = taskdef["timeoutSeconds"]
     if timeout > 0:
@@ -213,7 +215,11 @@ def taskdef_problems(taskdef: dict[str, Any], path: str, owner_email_mandatory: 
         total = taskdef["totalTimeoutSeconds"]
         if total > 0 and timeout > total:
             problems.append(
-                (path, f"TaskDef: {name} timeoutSeconds: {timeout} must be less than or equal to totalTimeoutSeconds: {total}", None)
+                (
+                    path,
+                    f"TaskDef: {name} timeoutSeconds: {timeout} must be less than or equal to totalTimeoutSeconds: {total}",
+                    None,
+                )
             )
     if owner_email_mandatory and not taskdef.get("ownerEmail"):
         problems.append((f"{path}.ownerEmail", "ownerEmail cannot be empty", None))
@@ -354,7 +360,9 @@ class MetadataStore:
                 definition = self._validated_workflowdef(item, "update.workflowDefs")
             except (ValidationFailed, BadRequest) as error:
                 name = item.get("name") if isinstance(item, dict) else None
-                detail = "; ".join(message for _, message, _ in error.errors) if isinstance(error, ValidationFailed) else error.message
+                detail = (
+                    "; ".join(message for _, message, _ in error.errors) if isinstance(error, ValidationFailed) else error.message
+                )
                 errors[str(name)] = detail or "invalid workflow definition"
                 continue
             previous = self.workflowdefs.get(definition["name"], {}).get(definition["version"])

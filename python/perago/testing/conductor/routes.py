@@ -76,7 +76,7 @@ class _Route:
 
     def match(self, segments: list[str]) -> Params | None:
         params: Params = {}
-        for part, segment in zip(self.parts, segments):
+        for part, segment in zip(self.parts, segments, strict=True):
             if part[0] == "{":
                 params[part[1:-1]] = unquote(segment) if "%" in segment else segment
             elif part != segment:
@@ -93,10 +93,11 @@ def _first(query: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def _int_param(query: dict[str, list[str]], name: str, default: int | None) -> int | None:
+def _optional_int_param(query: dict[str, list[str]], name: str) -> int | None:
+    """An Integer query parameter; a value Spring cannot convert is a 500."""
     text = _first(query, name)
-    if text is None or (text == "" and default is not None):
-        return default
+    if text is None:
+        return None
     try:
         return int(text)
     except ValueError:
@@ -104,6 +105,13 @@ def _int_param(query: dict[str, list[str]], name: str, default: int | None) -> i
             f"Method parameter '{name}': Failed to convert value of type 'java.lang.String' to required type "
             f"'java.lang.Integer'; For input string: \"{text}\""
         ) from None
+
+
+def _int_param(query: dict[str, list[str]], name: str, default: int) -> int:
+    if _first(query, name) == "":
+        return default
+    value = _optional_int_param(query, name)
+    return default if value is None else value
 
 
 def _bool_param(query: dict[str, list[str]], name: str, default: bool) -> bool:
@@ -256,15 +264,17 @@ class ConductorApp:
     async def _delayed(self, route: _Route, params: Params, request: Request, fault: FaultDecision) -> Reply:
         await asyncio.sleep(fault.latency)
         reply = self._answer(route, params, request, fault)
-        if not isinstance(reply, (bytes, type(DROP))):
-            reply = await reply
-        return reply
+        if isinstance(reply, bytes) or reply is DROP:
+            return reply  # type: ignore[return-value]
+        return await reply  # type: ignore[misc]
 
     def _answer(self, route: _Route, params: Params, request: Request, fault: FaultDecision) -> HandlerResult:
         if fault.drop_before:
             return DROP
         if fault.error_status is not None:
-            return error_reply(TransientError(f"injected fault: {route.endpoint} answered {fault.error_status}", fault.error_status))
+            return error_reply(
+                TransientError(f"injected fault: {route.endpoint} answered {fault.error_status}", fault.error_status)
+            )
         try:
             if fault.expired_token:
                 raise Unauthorized("EXPIRED_TOKEN", "Token expired")
@@ -279,9 +289,9 @@ class ConductorApp:
             log.exception("emulator handler %s failed", route.endpoint)
             return error_reply(ServerError(f"{type(error).__name__}: {error}"))
         if fault.drop_after:
-            if isinstance(reply, bytes):
+            if isinstance(reply, bytes) or reply is DROP:
                 return DROP
-            return self._drop_when_done(reply)
+            return self._drop_when_done(reply)  # type: ignore[arg-type]
         return reply
 
     async def _drop_when_done(self, pending: Awaitable[Reply]) -> Reply:
@@ -369,12 +379,19 @@ class ConductorApp:
         count = _int_param(query, "count", 1)
         timeout = _int_param(query, "timeout", 100)
         return self._poll_common(
-            params["tasktype"], _first(query, "workerid"), _first(query, "domain"), count, timeout, False  # type: ignore[arg-type]
+            params["tasktype"],
+            _first(query, "workerid"),
+            _first(query, "domain"),
+            count,
+            timeout,
+            False,
         )
 
     # ------------------------------------------------------------ updates
     def _update(self, request: Request, params: Params) -> bytes:
-        body = _json_body(request, "public java.lang.String com.netflix.conductor.rest.controllers.TaskResource.updateTask(TaskResult)")
+        body = _json_body(
+            request, "public java.lang.String com.netflix.conductor.rest.controllers.TaskResource.updateTask(TaskResult)"
+        )
         result = parse_task_result(body, self.behaviour.canceled_result_accepted, controller_validation=False)
         self.engine.update(result)
         return text_reply(result.task_id)
@@ -387,7 +404,9 @@ class ConductorApp:
             error = MethodNotAllowed(f"Request method '{request.method}' is not supported")
             error.status = forced
             return error_reply(error)
-        body = _json_body(request, "public ResponseEntity<Task> com.netflix.conductor.rest.controllers.TaskResource.updateTaskV2(TaskResult)")
+        body = _json_body(
+            request, "public ResponseEntity<Task> com.netflix.conductor.rest.controllers.TaskResource.updateTaskV2(TaskResult)"
+        )
         result = parse_task_result(body, self.behaviour.canceled_result_accepted, controller_validation=True)
         task = self.engine.update(result)
         if task is None:
@@ -499,25 +518,30 @@ class ConductorApp:
         return json_reply(dumps(self.engine.metadata.upsert_workflowdefs(body, self.engine.now())))
 
     def _get_workflowdef(self, request: Request, params: Params) -> bytes:
-        version = _int_param(_query(request), "version", None)
+        version = _optional_int_param(_query(request), "version")
         return json_reply(dumps(self.engine.metadata.get_workflowdef(params["name"], version)))
 
     # ------------------------------------------------------------ workflows
     def _start_by_name(self, request: Request, params: Params) -> bytes:
         query = _query(request)
-        version = _int_param(query, "version", None)
+        version = _optional_int_param(query, "version")
         priority = _int_param(query, "priority", 0)
-        validate_priority(priority, "startWorkflow.priority")  # type: ignore[arg-type]
+        validate_priority(priority, "startWorkflow.priority")
         body = _json_body(request, "startWorkflow(String, Integer, String, Integer, Map<String, Object>)")
         workflow_input = require_input(body)
         if not isinstance(workflow_input, dict):
-            raise json_parse_error("Cannot deserialize value of type `java.util.LinkedHashMap<java.lang.String,java.lang.Object>` from Array value")
+            raise json_parse_error(
+                "Cannot deserialize value of type `java.util.LinkedHashMap<java.lang.String,java.lang.Object>` from Array value"
+            )
         name = params["name"]
         definition = self.engine.metadata.find_workflowdef(name, version)
         if definition is None:
             raise NotFound(f"No such workflow found by name: {name}, version: {java_text(version)}")
         workflow = self.engine.start_workflow(
-            self.engine.plan_for(definition), workflow_input, _first(query, "correlationId"), priority  # type: ignore[arg-type]
+            self.engine.plan_for(definition),
+            workflow_input,
+            _first(query, "correlationId"),
+            priority,
         )
         return text_reply(workflow.workflow_id)
 

@@ -44,7 +44,7 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 class Listener:
     """A listening emulator inside one event loop: socket, sweeper and open connections."""
 
-    def __init__(self, server: asyncio.AbstractServer, sweeper: asyncio.Task[None], connections: set[HttpProtocol]) -> None:
+    def __init__(self, server: asyncio.Server, sweeper: asyncio.Task[None], connections: set[HttpProtocol]) -> None:
         self.server = server
         self.sweeper = sweeper
         self.connections = connections
@@ -80,7 +80,7 @@ async def serve(app: ConductorApp, host: str, port: int) -> Listener:
             except Exception:  # noqa: BLE001 - the sweeper must survive a bad workflow
                 logging.getLogger("perago.testing.conductor").exception("emulator sweep failed")
 
-    return Listener(server, loop.create_task(sweep()), connections)
+    return Listener(server, loop.create_task(sweep()), connections)  # type: ignore[arg-type]
 
 
 class ConductorEmulator:

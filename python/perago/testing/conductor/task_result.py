@@ -38,7 +38,9 @@ def _string(body: dict[str, Any], key: str) -> str | None:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
-    raise json_parse_error(f"Cannot deserialize value of type `java.lang.String` from {type(value).__name__} value (field `{key}`)")
+    raise json_parse_error(
+        f"Cannot deserialize value of type `java.lang.String` from {type(value).__name__} value (field `{key}`)"
+    )
 
 
 def _integer(body: dict[str, Any], key: str) -> int:
@@ -75,7 +77,9 @@ def parse_task_result(body: Any, canceled_accepted: bool, controller_validation:
         )
     output = body.get("outputData")
     if output is not None and not isinstance(output, dict):
-        raise json_parse_error("Cannot deserialize value of type `java.util.LinkedHashMap<java.lang.String,java.lang.Object>` (field `outputData`)")
+        raise json_parse_error(
+            "Cannot deserialize value of type `java.util.LinkedHashMap<java.lang.String,java.lang.Object>` (field `outputData`)"
+        )
     logs = body.get("logs")
     if logs is not None and not isinstance(logs, list):
         raise json_parse_error("Cannot deserialize value of type `java.util.ArrayList<TaskExecLog>` (field `logs`)")
