@@ -34,7 +34,11 @@
 //! Integers inside payloads are little-endian; strings are UTF-8. An executor learns
 //! its slot socket from `PERAGO_SLOT_FD`, the broker its control socket from
 //! `PERAGO_CONTROL_FD`. A slot's exit is always told (`ExecutorExited`) before the
-//! replacement's `SlotSocket`, so the broker can fail the in-flight task first.
+//! replacement's `SlotSocket`, so the broker can fail the in-flight task first. Only the
+//! broker and that one executor hold a slot socket, so an executor's death is also an
+//! end of file on the broker's end: on `ExecutorExited`, read the slot socket to its end
+//! before failing the task — a `Complete` already written there is a valid result (W7).
+//! Every generation has its own socket, so no reply can reach a later generation (W9).
 //!
 //! The decoder accepts arbitrary bytes and never panics: anything malformed is a
 //! [`FrameError`], after which the stream is unusable and the caller closes it.

@@ -83,3 +83,28 @@ def test_clean_outcome_prints_nothing(capsys: pytest.CaptureFixture[str]) -> Non
 
     assert report_outcome(Outcome()) == 0  # type: ignore[arg-type]
     assert capsys.readouterr().err == ""
+
+
+def test_perago_start_plan_maps_to_supervisor_settings(tmp_path: Path) -> None:
+    from perago.config import RuntimeConfig
+    from perago.start import StartPlan
+    from perago.supervisor import settings_for_plan
+
+    config = RuntimeConfig(
+        workspace_root=tmp_path / "ws",
+        log_root=tmp_path / "logs",
+        log_file_max_size=1000,
+        log_retention=timedelta(days=1),
+        worker_id_prefix="featuresBuild",
+        workspace_gc_ttl=timedelta(hours=2),
+        workspace_gc_interval=timedelta(minutes=5),
+        shutdown_force_kill_after=timedelta(seconds=40),
+    )
+    plan = StartPlan("app.workers.features_build", config, task=None, execution_mode="process")  # type: ignore[arg-type]
+    mapped = settings_for_plan(plan, processes=8)
+    assert (mapped.workspace_root, mapped.worker_id_prefix, mapped.process_count) == (tmp_path / "ws", "featuresBuild", 8)
+    assert mapped.executor_command[1:] == ["-m", "perago.executor", "app.workers.features_build"]
+    assert mapped.broker_command[1:] == ["-m", "perago.broker", "app.workers.features_build"]
+    assert (mapped.gc_ttl, mapped.gc_interval, mapped.force_kill_after) == (
+        timedelta(hours=2), timedelta(minutes=5), timedelta(seconds=40)
+    )

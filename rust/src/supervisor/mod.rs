@@ -841,3 +841,41 @@ fn with_identity(member: &Member, pid: u32, fields: Value) -> Value {
     }
     Value::Object(object)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            workspace_root: PathBuf::from("/tmp/unused"),
+            worker_id_prefix: "featuresBuild".into(),
+            process_count: 2,
+            broker_argv: vec!["python".into()],
+            executor_argv: vec!["python".into()],
+            env: Vec::new(),
+            gc_ttl: Duration::from_secs(86_400),
+            gc_interval: Duration::from_secs(3600),
+            force_kill_after: None,
+            backoff_unit: Duration::from_secs(1),
+            healthy_after: Duration::from_secs(60),
+            boot_failure_limit: 3,
+        }
+    }
+
+    #[test]
+    fn worker_ids_follow_perago_06() {
+        let config = config();
+        assert_eq!(config.executor_worker_id(1), "featuresBuild0001");
+        assert_eq!(config.executor_worker_id(10_000), "featuresBuild10000");
+        assert_eq!(config.broker_worker_id(), "featuresBuildBroker");
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        assert_eq!(Config { process_count: 0, ..config() }.validate().unwrap_err(), "worker process count must be at least 1");
+        assert!(Config { worker_id_prefix: "a-b".into(), ..config() }.validate().unwrap_err().contains("PERAGO_WORKER_ID_PREFIX"));
+        assert!(Config { executor_argv: Vec::new(), ..config() }.validate().unwrap_err().contains("executor command"));
+        assert!(config().validate().is_ok());
+    }
+}
