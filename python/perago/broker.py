@@ -19,7 +19,9 @@ through a wake pipe, so no socket is ever touched from two threads:
 - attempt-fence requests are answered from `GET /tasks/{taskId}` on the same slot and
   generation only (W9);
 - on Drain (or SIGINT/SIGTERM) polling stops, in-flight tasks finish and are reported,
-  then every executor gets a Stop frame and the supervisor a Drained frame.
+  then every executor gets a Stop frame and the supervisor a Drained frame; with
+  `PERAGO_SHUTDOWN_FORCE_KILL_AFTER`, tasks still running shortly before the supervisor's
+  force kill are reported FAILED (naming the deadline) so Conductor retries them at once.
 
 This loop is the dispatcher in Python, over the Rust frame sockets; the Rust dispatcher
 (DESIGN.md) is meant to take over the socket work below the same seams.
@@ -33,6 +35,7 @@ import selectors
 import signal
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -69,6 +72,7 @@ class Broker:
         *,
         failure_reason_max_length: int,
         reporter_threads: int,
+        drain_deadline_seconds: float | None = None,
         poll_error_backoff: Backoff = POLL_ERROR_BACKOFF,
     ) -> None:
         self.control = control
@@ -84,6 +88,8 @@ class Broker:
         self.pending: deque[tuple[dict[str, Any], bytes]] = deque()
         self.reporters = ThreadPoolExecutor(max_workers=reporter_threads, thread_name_prefix="perago-report")
         self.poll_error_backoff = poll_error_backoff
+        self.drain_deadline_seconds = drain_deadline_seconds
+        self.report_by: float | None = None
         self.deliveries = 0
         self.promised = 0  # slots kept free for tasks update-v2 may hand back
         self.next_dispatch = 1
@@ -125,7 +131,10 @@ class Broker:
                 self.control.drained()
                 logger.info("process broker drained")
                 return 0
-            for key, _ in self.selector.select():
+            timeout = None if self.report_by is None else max(0.0, self.report_by - time.monotonic())
+            if self.report_by is not None and timeout == 0.0:
+                self._fail_at_deadline()
+            for key, _ in self.selector.select(timeout):
                 if key.data == "control":
                     if not self._on_control():
                         return 1
@@ -408,6 +417,25 @@ class Broker:
             return
         logger.info("process broker draining", requested_by=by, in_flight=self.table.leases(), queued=len(self.pending))
         self._stop_polling()
+        deadline = self.drain_deadline_seconds
+        if deadline is not None:
+            # Report unfinished tasks shortly before the supervisor's force kill, so Conductor
+            # can retry them at once instead of after their response timeout.
+            self.report_by = time.monotonic() + deadline - min(1.0, deadline / 4)
+
+    def _fail_at_deadline(self) -> None:
+        self.report_by = None
+        reason = (
+            f"perago worker {self.client.worker_id} stopped before this task finished: "
+            f"the shutdown drain deadline of {self.drain_deadline_seconds:g}s passed"
+        )
+        for slot in self.table.slots.values():
+            if slot.lease is not None:
+                lease, slot.lease = slot.lease, None
+                self._fail(lease, reason)
+        while self.pending:
+            task, _ = self.pending.popleft()
+            self._fail(Lease(0, "", str(task["taskId"]), str(task.get("workflowInstanceId") or "")), reason)
 
     def _drained(self) -> bool:
         return (
@@ -449,12 +477,14 @@ def main(argv: list[str] | None = None) -> int:
     log_process_started("broker", worker_id=worker_id, module_target=module_target, log_file=log_file)
     client = client_from_config(config.conductor, worker_id=conductor_worker_id(config.worker_id_prefix))
     process_count = int(os.environ.get("PERAGO_PROCESS_COUNT", "1"))
+    deadline = config.shutdown_force_kill_after
     broker = Broker(
         control,
         client,
         task.name,
         failure_reason_max_length=config.failure_reason_max_length,
         reporter_threads=max(2, process_count),
+        drain_deadline_seconds=None if deadline is None else deadline.total_seconds(),
     )
     signal.signal(signal.SIGTERM, broker.on_signal)
     signal.signal(signal.SIGINT, broker.on_signal)

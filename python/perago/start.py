@@ -6,14 +6,12 @@ module, LakeFS/metrics configuration the task needs, TaskDef validation, and a T
 registered in Conductor under the task's name (decided by HTTP status, never by error
 text — W21). `StartCheckFailed` carries the one-line message the CLI prints after
 `error: `; unexpected failures name their type and say which step failed (W19). What this
-build cannot run yet (metrics-enabled tasks, process mode until the broker and executor
-modules land) is refused here too, before anything starts.
+build cannot run yet (metrics-enabled tasks: no metrics recorder is wired in) is refused
+here too, before anything starts.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from perago.errors import RuntimeConfigError, TaskDefinitionError
 from perago.runners.thread import ThreadRunner
 from perago.runners.workspace_gc import WorkspaceGcThread, sweep_abandoned
 from perago.runtime_logging import configure_process_logging, log_process_started
+from perago.supervisor import run_supervisor
 from perago.task import TaskDefinition, load_module_task
 from perago.taskdef import build_taskdef, config_dict_warning, read_only_budget_warning, reject_root_models
 from perago.worker_identity import broker_worker_id, child_environment
@@ -41,11 +40,6 @@ _REPORTED_AS_IS = (TaskDefinitionError, RuntimeConfigError, ValidationError, Pyd
 METRICS_RUNTIME_MISSING = (
     "metrics-enabled tasks cannot run yet: this perago build has no metrics recorder wired into perago start"
 )
-PROCESS_MODE_MISSING = (
-    "process mode needs the broker and executor processes (perago.broker, perago.executor), "
-    "which this perago build does not include yet; use --execution-mode thread (or PERAGO_EXECUTION_MODE=thread)"
-)
-PROCESS_MODE_MODULES = ("perago.supervisor", "perago.broker", "perago.executor")
 
 
 def _log_warning(text: str) -> None:
@@ -108,7 +102,7 @@ def check_start(
                 f"Conductor TaskDef '{task.name}' is not registered; run perago extract and register it before start"
             )
         step = "check runtime support"
-        _require_runtime_support(task, mode)
+        _require_runtime_support(task)
     except _REPORTED_AS_IS as exc:
         raise StartCheckFailed(str(exc)) from exc
     except Exception as exc:
@@ -118,16 +112,10 @@ def check_start(
     return StartPlan(module_target, config, task, mode)
 
 
-def _require_runtime_support(task: TaskDefinition, mode: str) -> None:
+def _require_runtime_support(task: TaskDefinition) -> None:
     """Refuse, before anything runs, what this build cannot run yet (instead of failing every task)."""
     if task.metrics is not None:
         raise RuntimeConfigError(METRICS_RUNTIME_MISSING)
-    if mode == "process" and not _process_mode_available():
-        raise RuntimeConfigError(PROCESS_MODE_MISSING)
-
-
-def _process_mode_available() -> bool:
-    return all(importlib.util.find_spec(name) is not None for name in PROCESS_MODE_MODULES)
 
 
 def _warn_if(text: str | None, warn: Callable[[str], None]) -> None:
@@ -155,8 +143,7 @@ def run(plan: StartPlan, processes: int) -> int:
 
 def run_process_mode(plan: StartPlan, *, processes: int) -> int:
     """Hand over to the Rust supervisor loop (`perago.supervisor`)."""
-    supervisor = importlib.import_module("perago.supervisor")
-    return int(supervisor.run_supervisor(plan, processes=processes))
+    return run_supervisor(plan, processes=processes)
 
 
 def run_thread_mode(plan: StartPlan, *, threads: int) -> int:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner, Result
 
 import perago
 from perago.cli import app
-from perago.start import PROCESS_MODE_MISSING, StartCheckFailed, check_start
+from perago.start import StartCheckFailed, check_start
 from perago.testing.conductor import ConductorEmulator
 
 from .conductor_admin import ConductorAdmin
@@ -75,9 +75,9 @@ def test_an_unreachable_conductor_is_reported(monkeypatch: pytest.MonkeyPatch) -
     assert "ConnectionRefusedError" in message
 
 
-def test_process_mode_is_refused_until_the_supervisor_exists(emulator: ConductorEmulator) -> None:
+def test_process_mode_is_the_default(emulator: ConductorEmulator) -> None:
     ConductorAdmin(emulator.url).register_task("runtime.echo")
-    assert error_line(start("runtime.workers.echo")) == PROCESS_MODE_MISSING
+    assert check_start("runtime.workers.echo").execution_mode == "process"
 
 
 def test_execution_mode_comes_from_the_environment(emulator: ConductorEmulator, monkeypatch: pytest.MonkeyPatch) -> None:

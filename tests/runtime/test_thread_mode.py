@@ -1,16 +1,11 @@
-"""Thread mode end to end on the emulator: results, bad input, faults, and SIGTERM drain."""
+"""Thread mode end to end on the emulator: results, bad input, faults, leases during retries."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +21,6 @@ from .conductor_admin import ConductorAdmin
 from .workers.echo import echo
 
 FAST = Backoff(base_seconds=0.01, cap_seconds=0.1)
-TESTS_DIR = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -128,82 +122,6 @@ def test_faults_are_survived_and_no_result_is_silently_dropped(
         assert [w["status"] for w in workflows] == ["COMPLETED"] * 40
         assert [w["output"]["result"]["doubled"] for w in workflows] == [2 * index for index in range(40)]
         assert not [r for r in records if r["message"] == "task result undeliverable"]
-
-
-def _start_worker(emulator: ConductorEmulator, tmp_path: Path, module: str, **env: str) -> subprocess.Popen[bytes]:
-    environment = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]),
-        "CONDUCTOR_SERVER_URL": emulator.url,
-        "PERAGO_WORKSPACE_ROOT": str(tmp_path / "workspaces"),
-        "PERAGO_LOG_ROOT": str(tmp_path / "logs"),
-        **env,
-    }
-    command = [sys.executable, "-m", "perago.cli", "start", module, "-j", "3", "--execution-mode", "thread"]
-    return subprocess.Popen(command, cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _wait_for_in_progress(admin: ConductorAdmin, workflow_ids: list[str], count: int) -> list[str]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        running = [
-            wid for wid in workflow_ids if any(t["status"] == "IN_PROGRESS" for t in admin.workflow(wid)["tasks"])
-        ]
-        if len(running) >= count:
-            return running
-        time.sleep(0.05)
-    raise AssertionError("the worker never picked up tasks")
-
-
-def test_sigterm_drains_every_in_flight_task_with_leases_kept(tmp_path: Path) -> None:
-    with ConductorEmulator() as emulator:
-        admin = ConductorAdmin(emulator.url)
-        # Tasks run 4 s against a 3 s response timeout: they only survive if heartbeats
-        # continue during the drain (W4).
-        flow = admin.setup_single_task_workflow("runtime.sleepy", responseTimeoutSeconds=3)
-        workflow_ids = [admin.start(flow, {"seconds": 4, "tag": f"t{index}"}) for index in range(6)]
-        worker = _start_worker(emulator, tmp_path, "runtime.workers.sleepy")
-        try:
-            running = _wait_for_in_progress(admin, workflow_ids, 3)
-            worker.send_signal(signal.SIGTERM)
-            _, stderr = worker.communicate(timeout=30)
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.communicate()
-        assert worker.returncode == 0, stderr.decode()
-        statuses = {wid: admin.workflow(wid) for wid in workflow_ids}
-        assert {wid for wid, w in statuses.items() if w["status"] == "COMPLETED"} == set(running)
-        for wid in set(workflow_ids) - set(running):
-            assert statuses[wid]["status"] == "RUNNING"
-            assert statuses[wid]["tasks"][0]["status"] == "SCHEDULED"
-        assert not list((tmp_path / "workspaces").glob(".perago-check-*"))
-        logs = "".join(path.read_text() for path in (tmp_path / "logs").rglob("*.jsonl"))
-        assert "thread runner started" in logs and "thread runner drained" in logs
-
-
-def test_drain_deadline_reports_unfinished_tasks_as_failed(tmp_path: Path) -> None:
-    with ConductorEmulator() as emulator:
-        admin = ConductorAdmin(emulator.url)
-        flow = admin.setup_single_task_workflow("runtime.sleepy", responseTimeoutSeconds=600)
-        workflow_ids = [admin.start(flow, {"seconds": 60, "tag": f"t{index}"}) for index in range(3)]
-        worker = _start_worker(emulator, tmp_path, "runtime.workers.sleepy", PERAGO_SHUTDOWN_FORCE_KILL_AFTER="1s")
-        try:
-            running = _wait_for_in_progress(admin, workflow_ids, 3)
-            signalled = time.monotonic()
-            worker.send_signal(signal.SIGTERM)
-            _, stderr = worker.communicate(timeout=30)
-            stopped_after = time.monotonic() - signalled
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.communicate()
-        assert worker.returncode == 0, stderr.decode()
-        assert stopped_after < 30
-        for wid in running:
-            task = admin.workflow(wid)["tasks"][0]
-            assert task["status"] == "FAILED"
-            assert "shutdown drain deadline of 1s passed" in task["reasonForIncompletion"]
 
 
 def test_leases_are_kept_while_an_update_is_being_retried(records: list[dict[str, Any]]) -> None:

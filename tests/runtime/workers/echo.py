@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import BaseModel
 
 from perago import TaskFailed, task
@@ -23,4 +25,6 @@ def echo(params: EchoParams) -> EchoResult:
         raise TaskFailed("asked to fail")
     if params.text == "exit":
         raise SystemExit(3)
+    if params.text == "os_exit":
+        os._exit(7)
     return EchoResult(text=params.text, doubled=params.count * 2)

@@ -1,0 +1,124 @@
+"""Process mode end to end: the Rust supervisor, `perago.broker` and `perago.executor` on the emulator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perago.conductor import conductor_worker_id
+from perago.testing.conductor import ConductorEmulator, FaultPlan, FaultRule
+
+from .conductor_admin import ConductorAdmin
+from .worker_process import child_pids, start_worker, stop_worker, wait_for_in_progress
+
+
+@pytest.fixture
+def conductor() -> Iterator[tuple[ConductorEmulator, FaultPlan]]:
+    faults = FaultPlan(seed=13)
+    with ConductorEmulator(faults=faults) as emulator:
+        yield emulator, faults
+
+
+def test_workflows_complete_and_bad_input_fails_only_its_task(
+    conductor: tuple[ConductorEmulator, FaultPlan], tmp_path: Path
+) -> None:
+    emulator, _ = conductor
+    admin = ConductorAdmin(emulator.url)
+    flow = admin.setup_single_task_workflow("runtime.echo")
+    inputs: list[Any] = [{"text": f"w{index}", "count": index} for index in range(60)]
+    inputs[7] = {"text": "bad", "count": "hunter2"}
+    inputs[23] = {"text": "fail", "count": 1}
+    workflow_ids = [admin.start(flow, params) for params in inputs]
+    worker = start_worker(emulator.url, tmp_path, "runtime.workers.echo", mode="process", processes=3)
+    try:
+        workflows = admin.wait_for_workflows(workflow_ids, timeout=90)
+        (after,) = admin.wait_for_workflows([admin.start(flow, {"text": "after", "count": 4})])
+    finally:
+        exit_code, stderr = stop_worker(worker, signal.SIGTERM)
+    assert exit_code == 0, stderr
+    statuses = [w["status"] for w in workflows]
+    assert statuses.count("COMPLETED") == 58 and statuses[7] == statuses[23] == "FAILED"
+    for index, workflow in enumerate(workflows):
+        if index not in (7, 23):
+            assert workflow["output"]["result"] == {"text": f"w{index}", "doubled": 2 * index}
+    bad = workflows[7]["tasks"][0]
+    assert "count" in bad["reasonForIncompletion"] and "hunter2" not in bad["reasonForIncompletion"]
+    assert bad["workerId"] == conductor_worker_id("runtimeworkersecho")
+    assert after["output"]["result"] == {"text": "after", "doubled": 8}
+
+
+def test_a_killed_executor_fails_its_task_at_once_and_conductor_retries_it(
+    conductor: tuple[ConductorEmulator, FaultPlan], tmp_path: Path
+) -> None:
+    emulator, _ = conductor
+    admin = ConductorAdmin(emulator.url)
+    flow = admin.setup_single_task_workflow(
+        "runtime.sleepy", responseTimeoutSeconds=600, retryCount=2, retryDelaySeconds=0
+    )
+    workflow_ids = [admin.start(flow, {"seconds": 3, "tag": f"t{index}"}) for index in range(4)]
+    worker = start_worker(emulator.url, tmp_path, "runtime.workers.sleepy", mode="process", processes=2)
+    try:
+        wait_for_in_progress(admin, workflow_ids, 2)
+        victim = child_pids(worker.pid, "perago executor")[0]
+        killed_at = time.time()
+        os.kill(victim, signal.SIGKILL)
+        workflows = admin.wait_for_workflows(workflow_ids, timeout=90)
+    finally:
+        exit_code, stderr = stop_worker(worker, signal.SIGTERM)
+    assert exit_code == 0, stderr
+    assert [w["status"] for w in workflows] == ["COMPLETED"] * 4
+    failed = [t for w in workflows for t in w["tasks"] if t["status"] == "FAILED"]
+    assert len(failed) == 1
+    assert "exited (killed by signal 9) while running task" in failed[0]["reasonForIncompletion"]
+    # Reported by the broker as soon as the supervisor saw the death, not at the 600 s response timeout.
+    assert failed[0]["endTime"] / 1000 - killed_at < 10
+
+
+def test_a_task_calling_os_exit_fails_promptly(conductor: tuple[ConductorEmulator, FaultPlan], tmp_path: Path) -> None:
+    emulator, _ = conductor
+    admin = ConductorAdmin(emulator.url)
+    flow = admin.setup_single_task_workflow("runtime.echo", responseTimeoutSeconds=3600)
+    worker = start_worker(emulator.url, tmp_path, "runtime.workers.echo", mode="process", processes=1)
+    try:
+        (doomed,) = admin.wait_for_workflows([admin.start(flow, {"text": "os_exit", "count": 1})], timeout=60)
+        (fine,) = admin.wait_for_workflows([admin.start(flow, {"text": "next", "count": 2})], timeout=60)
+    finally:
+        exit_code, stderr = stop_worker(worker, signal.SIGTERM)
+    assert exit_code == 0, stderr
+    task = doomed["tasks"][0]
+    assert doomed["status"] == "FAILED" and task["status"] == "FAILED"
+    assert "runtimeworkersecho0001 exited (exit code 7)" in task["reasonForIncompletion"]
+    assert task["endTime"] - task["startTime"] < 30_000
+    assert fine["status"] == "COMPLETED"
+
+
+def test_conductor_errors_and_dropped_connections_are_survived(
+    conductor: tuple[ConductorEmulator, FaultPlan], tmp_path: Path
+) -> None:
+    emulator, faults = conductor
+    admin = ConductorAdmin(emulator.url)
+    flow = admin.setup_single_task_workflow("runtime.echo", responseTimeoutSeconds=600)
+    workflow_ids = [admin.start(flow, {"text": f"w{index}", "count": index}) for index in range(40)]
+    faults.rules.extend(
+        [
+            FaultRule(endpoint="update_v2", error_rate=0.2, drop_before_rate=0.2),
+            FaultRule(endpoint="batch_poll", error_rate=0.1, drop_before_rate=0.1),
+        ]
+    )
+    worker = start_worker(emulator.url, tmp_path, "runtime.workers.echo", mode="process", processes=2)
+    try:
+        workflows = admin.wait_for_workflows(workflow_ids, timeout=120)
+    finally:
+        faults.rules.clear()
+        exit_code, stderr = stop_worker(worker, signal.SIGTERM)
+    assert exit_code == 0, stderr
+    assert [w["output"]["result"]["doubled"] for w in workflows] == [2 * index for index in range(40)]
+    logs = "".join(path.read_text() for path in (tmp_path / "logs").rglob("*.jsonl"))
+    assert "task result undeliverable" not in logs
+    assert "task result update failed; retrying" in logs
