@@ -193,3 +193,14 @@ def test_other_exceptions_are_not_converted(target: str, exception: type[BaseExc
     assert type(result.exception) is exception
     assert not isinstance(result.exception, ValidationError)
     assert "error: " not in result.stderr
+
+
+def test_unparsable_dotenv_is_an_error_line_without_the_value(scratch_environment: Path) -> None:
+    (scratch_environment / ".env").write_text(
+        "LAKECTL_SERVER_ENDPOINT_URL=http://lakefs\nLAKECTL_CREDENTIALS_SECRET_ACCESS_KEY=\"half-quoted-secret\n",
+        encoding="utf-8",
+    )
+    result = invoke("check", f"{M}.free_ok")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {scratch_environment / '.env'} line 2 is not a valid KEY=value line")
+    assert "half-quoted-secret" not in result.output

@@ -162,3 +162,33 @@ def test_merge_is_dotenv_overlaid_by_process(dotenv: dict[str, str], process: di
     assert set(merged) == set(dotenv) | set(process)
     for key, value in merged.items():
         assert value == (process[key] if key in process else dotenv[key])
+
+
+PLACES = st.sampled_from(["nowhere", "dotenv", "process", "both", "process-empty"])
+
+
+@given(prefix_place=PLACES, mode_place=PLACES)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_precedence_end_to_end(tmp_path: Path, prefix_place: str, mode_place: str) -> None:
+    dotenv_lines, process = [], {}
+    for name, place, dotenv_value, process_value in [
+        ("PERAGO_WORKER_ID_PREFIX", prefix_place, "fromDotenv", "fromProcess"),
+        ("PERAGO_EXECUTION_MODE", mode_place, "thread", "process"),
+    ]:
+        if place in ("dotenv", "both", "process-empty"):
+            dotenv_lines.append(f"{name}={dotenv_value}")
+        if place in ("process", "both"):
+            process[name] = process_value
+        if place == "process-empty":
+            process[name] = ""
+    write_env(tmp_path, "\n".join(dotenv_lines) + "\n")
+    if prefix_place == "process-empty":  # present but empty: the prefix must then be non-empty
+        with pytest.raises(RuntimeConfigError, match="^PERAGO_WORKER_ID_PREFIX must not be empty$"):
+            load_runtime_config("app.x", cwd=tmp_path, process_env=process, probe_roots=False)
+        return
+    config = load_runtime_config("app.x", cwd=tmp_path, process_env=process, probe_roots=False)
+    expected_prefix = {"nowhere": "appx", "dotenv": "fromDotenv", "process": "fromProcess", "both": "fromProcess"}
+    expected_mode = {"nowhere": "process", "dotenv": "thread", "process": "process", "both": "process",
+                     "process-empty": "process"}
+    assert config.worker_id_prefix == expected_prefix[prefix_place]
+    assert config.execution_mode == expected_mode[mode_place]
