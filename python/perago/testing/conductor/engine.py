@@ -65,6 +65,7 @@ class Engine:
         self.settings = settings
         self.behaviour = settings.behaviour
         self.clock = clock
+        self.now: Callable[[], int] = clock.now_ms  # epoch ms on the injected clock
         self.metadata = MetadataStore(settings.owner_email_mandatory)
         self.tasks: dict[str, TaskRecord] = {}
         self.workflows: dict[str, WorkflowRecord] = {}
@@ -83,9 +84,6 @@ class Engine:
         self._random = random.Random(seed)
 
     # ------------------------------------------------------------------ time
-    def now(self) -> int:
-        return self.clock.now_ms()
-
     def _arm(self, deadline_ms: int, workflow_id: str) -> None:
         heapq.heappush(self._timers, (deadline_ms, next(self._timer_numbers), workflow_id))
 

@@ -133,7 +133,7 @@ def _json_body(request: Request, signature: str) -> Any:
     if not request.body:
         raise missing_body(signature)
     try:
-        return json.loads(request.body)
+        return json.loads(request.body.decode())
     except (ValueError, UnicodeDecodeError) as error:
         raise json_parse_error(str(error)) from None
 

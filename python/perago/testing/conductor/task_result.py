@@ -32,7 +32,7 @@ class TaskResult:
 
 def _string(body: dict[str, Any], key: str) -> str | None:
     value = body.get(key)
-    if value is None or isinstance(value, str):
+    if value is None or type(value) is str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
