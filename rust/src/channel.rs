@@ -62,7 +62,9 @@ impl FrameStream {
         let fd = inherited_fd(variable)?;
         let mut stat: libc::stat = unsafe { std::mem::zeroed() };
         if unsafe { libc::fstat(fd, &mut stat) } != 0 || stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
-            return Err(format!("{variable}={fd} is not an open socket; was this process started by the perago supervisor?"));
+            return Err(format!(
+                "{variable}={fd} is not an open socket; was this process started by the perago supervisor?"
+            ));
         }
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
         Ok(FrameStream::new(unsafe { OwnedFd::from_raw_fd(fd) }))
@@ -97,7 +99,10 @@ impl FrameStream {
                     return if self.decoder.pending() == 0 {
                         Ok(Received::Closed)
                     } else {
-                        Err(ChannelError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed the socket mid-frame")))
+                        Err(ChannelError::Io(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "peer closed the socket mid-frame",
+                        )))
                     }
                 }
                 Ok((n, fds)) => {
@@ -124,8 +129,14 @@ impl FrameStream {
 
 /// The fd number in environment variable `variable`.
 pub fn inherited_fd(variable: &str) -> Result<RawFd, String> {
-    let value = std::env::var(variable).map_err(|_| format!("{variable} is not set; was this process started by the perago supervisor?"))?;
-    value.trim().parse::<RawFd>().ok().filter(|fd| *fd >= 0).ok_or_else(|| format!("{variable} must be a file descriptor number, got {value:?}"))
+    let value = std::env::var(variable)
+        .map_err(|_| format!("{variable} is not set; was this process started by the perago supervisor?"))?;
+    value
+        .trim()
+        .parse::<RawFd>()
+        .ok()
+        .filter(|fd| *fd >= 0)
+        .ok_or_else(|| format!("{variable} must be a file descriptor number, got {value:?}"))
 }
 
 /// Tell the supervisor this process is ready: one byte on the inherited ready pipe

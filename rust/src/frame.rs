@@ -110,7 +110,10 @@ pub enum FrameError {
     UnknownKind(u8),
     TooLarge(u32),
     /// The payload does not have the layout its kind requires.
-    BadPayload { kind: Kind, reason: &'static str },
+    BadPayload {
+        kind: Kind,
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for FrameError {
@@ -263,7 +266,9 @@ impl Message {
                 Frame::new(Kind::Complete, *dispatch_id, with_execution_id(execution_id, result))
             }
             Message::Stop => Frame::new(Kind::Stop, 0, Vec::new()),
-            Message::FenceRequest { dispatch_id, request } => Frame::new(Kind::FenceRequest, *dispatch_id, request.clone()),
+            Message::FenceRequest { dispatch_id, request } => {
+                Frame::new(Kind::FenceRequest, *dispatch_id, request.clone())
+            }
             Message::FenceReply { dispatch_id, reply } => Frame::new(Kind::FenceReply, *dispatch_id, reply.clone()),
             Message::SlotSocket { slot, generation, worker_id } => {
                 let mut payload = Vec::with_capacity(8 + worker_id.len());
@@ -359,7 +364,8 @@ fn split_execution_id(payload: &[u8]) -> Result<(String, Vec<u8>), &'static str>
         return Err("shorter than an execution id");
     }
     let (id, body) = payload.split_at(EXECUTION_ID_LEN);
-    let id = std::str::from_utf8(id).ok().filter(|id| is_execution_id(id)).ok_or("execution id is not 32 lowercase hex")?;
+    let id =
+        std::str::from_utf8(id).ok().filter(|id| is_execution_id(id)).ok_or("execution id is not 32 lowercase hex")?;
     Ok((id.to_string(), body.to_vec()))
 }
 
@@ -381,10 +387,16 @@ mod tests {
         let bytes = || proptest::collection::vec(any::<u8>(), 0..64);
         prop_oneof![
             any::<u64>().prop_map(|generation| Message::Ready { generation }),
-            (any::<u64>(), execution_id(), bytes())
-                .prop_map(|(dispatch_id, execution_id, task)| Message::Assign { dispatch_id, execution_id, task }),
-            (any::<u64>(), execution_id(), bytes())
-                .prop_map(|(dispatch_id, execution_id, result)| Message::Complete { dispatch_id, execution_id, result }),
+            (any::<u64>(), execution_id(), bytes()).prop_map(|(dispatch_id, execution_id, task)| Message::Assign {
+                dispatch_id,
+                execution_id,
+                task
+            }),
+            (any::<u64>(), execution_id(), bytes()).prop_map(|(dispatch_id, execution_id, result)| Message::Complete {
+                dispatch_id,
+                execution_id,
+                result
+            }),
             Just(Message::Stop),
             (any::<u64>(), bytes()).prop_map(|(dispatch_id, request)| Message::FenceRequest { dispatch_id, request }),
             (any::<u64>(), bytes()).prop_map(|(dispatch_id, reply)| Message::FenceReply { dispatch_id, reply }),

@@ -76,7 +76,11 @@ pub fn collect_attempt_workspaces(
     if !(ttl_seconds.is_finite() && ttl_seconds >= 0.0) {
         return Err(PyValueError::new_err(format!("ttl_seconds must be a non-negative number, got {ttl_seconds}")));
     }
-    let pass = gc::Pass { ttl: Duration::from_secs_f64(ttl_seconds), active_owners: active_owners.unwrap_or_default(), target: None };
+    let pass = gc::Pass {
+        ttl: Duration::from_secs_f64(ttl_seconds),
+        active_owners: active_owners.unwrap_or_default(),
+        target: None,
+    };
     Ok(py.detach(|| gc::run_pass(&root, &pass)).removed)
 }
 

@@ -38,7 +38,9 @@ fn timeout_of(timeout: Option<f64>) -> PyResult<Option<Duration>> {
     match timeout {
         None => Ok(None),
         Some(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(Some(Duration::from_secs_f64(seconds))),
-        Some(seconds) => Err(PyValueError::new_err(format!("timeout must be a non-negative number of seconds, got {seconds}"))),
+        Some(seconds) => {
+            Err(PyValueError::new_err(format!("timeout must be a non-negative number of seconds, got {seconds}")))
+        }
     }
 }
 
@@ -80,7 +82,10 @@ fn check_execution_id(execution_id: &str) -> PyResult<()> {
 
 fn check_payload(name: &str, bytes: &[u8]) -> PyResult<()> {
     if bytes.len() + frame::EXECUTION_ID_LEN > MAX_PAYLOAD as usize {
-        return Err(PyValueError::new_err(format!("{name} is {} bytes; frames carry at most {MAX_PAYLOAD}", bytes.len())));
+        return Err(PyValueError::new_err(format!(
+            "{name} is {} bytes; frames carry at most {MAX_PAYLOAD}",
+            bytes.len()
+        )));
     }
     Ok(())
 }
@@ -165,17 +170,17 @@ impl ExecutorChannel {
     #[pyo3(signature = (timeout=None))]
     fn recv(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
         match receive(py, &mut self.stream, timeout)? {
-                Received::Message(Message::Assign { dispatch_id, execution_id, task }, _) => {
-                    let task = PyBytes::new(py, &task).unbind();
-                    Ok(Some(Py::new(py, Assign { dispatch_id, execution_id, task })?.into_any()))
-                }
-                Received::Message(Message::Stop, _) => Ok(Some(Py::new(py, Stop { closed: false })?.into_any())),
-                Received::Closed => Ok(Some(Py::new(py, Stop { closed: true })?.into_any())),
-                Received::Message(other, _) => Err(PyConnectionError::new_err(format!(
-                    "executor received an unexpected {} frame on its slot socket",
-                    other.to_frame().kind.name()
-                ))),
-                Received::TimedOut | Received::Interrupted => Ok(None),
+            Received::Message(Message::Assign { dispatch_id, execution_id, task }, _) => {
+                let task = PyBytes::new(py, &task).unbind();
+                Ok(Some(Py::new(py, Assign { dispatch_id, execution_id, task })?.into_any()))
+            }
+            Received::Message(Message::Stop, _) => Ok(Some(Py::new(py, Stop { closed: false })?.into_any())),
+            Received::Closed => Ok(Some(Py::new(py, Stop { closed: true })?.into_any())),
+            Received::Message(other, _) => Err(PyConnectionError::new_err(format!(
+                "executor received an unexpected {} frame on its slot socket",
+                other.to_frame().kind.name()
+            ))),
+            Received::TimedOut | Received::Interrupted => Ok(None),
         }
     }
 
@@ -183,13 +188,23 @@ impl ExecutorChannel {
     fn complete(&self, py: Python<'_>, dispatch_id: u64, execution_id: &str, result: &[u8]) -> PyResult<()> {
         check_execution_id(execution_id)?;
         check_payload("result", result)?;
-        send(py, &self.stream, Message::Complete { dispatch_id, execution_id: execution_id.into(), result: result.to_vec() })
+        send(
+            py,
+            &self.stream,
+            Message::Complete { dispatch_id, execution_id: execution_id.into(), result: result.to_vec() },
+        )
     }
 
     /// Ask the broker to reload the attempt (the attempt fence) and wait for its reply.
     /// Raises `TimeoutError` after `timeout` seconds, `ConnectionError` if the broker is gone.
     #[pyo3(signature = (dispatch_id, request, timeout=None))]
-    fn fence(&mut self, py: Python<'_>, dispatch_id: u64, request: &[u8], timeout: Option<f64>) -> PyResult<Py<PyBytes>> {
+    fn fence(
+        &mut self,
+        py: Python<'_>,
+        dispatch_id: u64,
+        request: &[u8],
+        timeout: Option<f64>,
+    ) -> PyResult<Py<PyBytes>> {
         check_payload("request", request)?;
         send(py, &self.stream, Message::FenceRequest { dispatch_id, request: request.to_vec() })?;
         let deadline = timeout_of(timeout)?.map(|t| std::time::Instant::now() + t);
@@ -206,9 +221,13 @@ impl ExecutorChannel {
                         other.to_frame().id
                     )))
                 }
-                Received::Closed => return Err(PyConnectionError::new_err("broker closed the slot socket during a fence request")),
+                Received::Closed => {
+                    return Err(PyConnectionError::new_err("broker closed the slot socket during a fence request"))
+                }
                 Received::TimedOut => {
-                    return Err(PyTimeoutError::new_err(format!("broker did not answer the fence request for dispatch {dispatch_id}")))
+                    return Err(PyTimeoutError::new_err(format!(
+                        "broker did not answer the fence request for dispatch {dispatch_id}"
+                    )))
                 }
                 Received::Interrupted => continue,
             }
@@ -359,7 +378,8 @@ impl BrokerControl {
     fn recv(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
         Ok(Some(match receive(py, &mut self.stream, timeout)? {
             Received::Message(Message::SlotSocket { slot, generation, worker_id }, fd) => {
-                let fd: OwnedFd = fd.ok_or_else(|| PyConnectionError::new_err("SlotSocket frame arrived without its socket"))?;
+                let fd: OwnedFd =
+                    fd.ok_or_else(|| PyConnectionError::new_err("SlotSocket frame arrived without its socket"))?;
                 let endpoint = Py::new(py, SlotEndpoint { stream: Some(FrameStream::new(fd)) })?;
                 Py::new(py, SlotSocket { slot, generation, worker_id, endpoint })?.into_any()
             }

@@ -91,7 +91,9 @@ pub fn run_supervisor(
             stderr_tail: outcome.stderr_tail,
         }),
         Err(RunError::Lock(error)) => Err(perago_error(py, "RuntimeConfigError", error.to_string())),
-        Err(RunError::Supervisor(SupervisorError::Config(message))) => Err(perago_error(py, "RuntimeConfigError", message)),
+        Err(RunError::Supervisor(SupervisorError::Config(message))) => {
+            Err(perago_error(py, "RuntimeConfigError", message))
+        }
         Err(RunError::Supervisor(error)) => Err(pyo3::exceptions::PyOSError::new_err(error.to_string())),
     }
 }

@@ -48,7 +48,9 @@ pub struct Running {
 /// Where a child is in its life.
 pub enum ChildState {
     /// Not running; spawn (again) once `at` has passed.
-    Pending { at: Instant },
+    Pending {
+        at: Instant,
+    },
     Running(Running),
     /// Will not be started again (the runtime is draining).
     Stopped,
@@ -109,15 +111,7 @@ pub fn spawn(spec: SpawnSpec<'_>) -> io::Result<Running> {
         sys::set_nonblocking(fd.as_fd(), true)?;
     }
     sys::set_nonblocking(ready_read.as_fd(), true)?;
-    Ok(Running {
-        process,
-        pid,
-        pidfd,
-        ready_pipe: Some(ready_read),
-        stderr,
-        started: Instant::now(),
-        ready_at: None,
-    })
+    Ok(Running { process, pid, pidfd, ready_pipe: Some(ready_read), stderr, started: Instant::now(), ready_at: None })
 }
 
 pub fn exit_cause(status: ExitStatus) -> ExitCause {
@@ -191,7 +185,10 @@ mod tests {
     fn tail_keeps_last_lines_and_forwards_complete_ones() {
         let mut tail = StderrTail::default();
         assert!(tail.push(b"Trace").is_empty());
-        assert_eq!(tail.push(b"back\nImportError: x\npart"), vec![b"Traceback\n".to_vec(), b"ImportError: x\n".to_vec()]);
+        assert_eq!(
+            tail.push(b"back\nImportError: x\npart"),
+            vec![b"Traceback\n".to_vec(), b"ImportError: x\n".to_vec()]
+        );
         assert_eq!(tail.finish(), Some(b"part\n".to_vec()));
         assert_eq!(tail.lines(), vec!["Traceback", "ImportError: x", "part"]);
         for i in 0..50 {

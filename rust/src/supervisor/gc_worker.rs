@@ -33,7 +33,10 @@ impl GcWorker {
                         Job::Periodic(pass) => {
                             let removed = gc::run_pass(&root, &pass).removed.len();
                             if removed > 0 {
-                                log::info("garbage-collected abandoned attempt workspaces", json!({"removed_count": removed}));
+                                log::info(
+                                    "garbage-collected abandoned attempt workspaces",
+                                    json!({"removed_count": removed}),
+                                );
                             }
                         }
                         Job::Targeted { worker_id, pid } => {

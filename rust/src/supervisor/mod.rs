@@ -286,10 +286,7 @@ impl Supervisor {
             log::info("swept abandoned attempt workspaces after shutdown", json!({"removed_count": removed}));
         }
         let outcome = self.outcome.take().expect("a drained supervisor has an outcome");
-        log::info(
-            "supervisor stopped",
-            json!({"reason": outcome.reason, "exit_code": outcome.exit_code}),
-        );
+        log::info("supervisor stopped", json!({"reason": outcome.reason, "exit_code": outcome.exit_code}));
         Ok(outcome)
     }
 
@@ -334,11 +331,7 @@ impl Supervisor {
         }
         if self.next_gc_at <= now {
             self.next_gc_at = now + self.config.gc_interval.max(Duration::from_millis(1));
-            let pass = gc::Pass {
-                ttl: self.config.gc_ttl,
-                active_owners: self.live_executor_owners(),
-                target: None,
-            };
+            let pass = gc::Pass { ttl: self.config.gc_ttl, active_owners: self.live_executor_owners(), target: None };
             self.gc.submit(gc_worker::Job::Periodic(pass));
         }
         self.spawn_due(now);
@@ -370,9 +363,12 @@ impl Supervisor {
                     Ok(Message::Drained) => log::info("broker drained", json!({"phase": "drain"})),
                     Ok(other) => log::warning(
                         "supervisor ignored an unexpected control frame",
-                        json!({"frame": format!("{:?}", std::mem::discriminant(&other))}),
+                        json!({"frame": other.to_frame().kind.name()}),
                     ),
-                    Err(error) => log::warning("supervisor received an invalid control frame", json!({"exception": error.to_string()})),
+                    Err(error) => log::warning(
+                        "supervisor received an invalid control frame",
+                        json!({"exception": error.to_string()}),
+                    ),
                 },
                 Ok(None) => break,
                 Err(error) => {
@@ -510,7 +506,10 @@ impl Supervisor {
                 );
                 fields["consecutive_boot_failures"] = json!(member.boot_failures);
                 fields["stderr_tail"] = json!(tail);
-                log::error("executor cannot start; stopping process runtime", with_identity(member, running.pid, fields));
+                log::error(
+                    "executor cannot start; stopping process runtime",
+                    with_identity(member, running.pid, fields),
+                );
                 self.set_outcome(Outcome {
                     exit_code: EXIT_BOOT_FAILURE,
                     reason: "boot-failure",
@@ -637,8 +636,16 @@ impl Supervisor {
                 if let Err(error) = self.spawn_member(index) {
                     let member = &self.members[index];
                     let message = format!("cannot start {} {}: {error}", member.role.name(), member.worker_id);
-                    log::error("worker process could not be spawned; stopping process runtime", json!({"worker_id": member.worker_id, "exception": error.to_string()}));
-                    self.set_outcome(Outcome { exit_code: EXIT_BOOT_FAILURE, reason: "boot-failure", message, stderr_tail: Vec::new() });
+                    log::error(
+                        "worker process could not be spawned; stopping process runtime",
+                        json!({"worker_id": member.worker_id, "exception": error.to_string()}),
+                    );
+                    self.set_outcome(Outcome {
+                        exit_code: EXIT_BOOT_FAILURE,
+                        reason: "boot-failure",
+                        message,
+                        stderr_tail: Vec::new(),
+                    });
                     self.begin_drain();
                     return;
                 }
@@ -661,7 +668,8 @@ impl Supervisor {
         ];
         let (running, broker_end) = match member.role {
             Role::Broker => {
-                let control = self.control_for_broker.take().ok_or_else(|| io::Error::other("the broker is never restarted"))?;
+                let control =
+                    self.control_for_broker.take().ok_or_else(|| io::Error::other("the broker is never restarted"))?;
                 extra_env.push(("PERAGO_CONTROL_FD".into(), control.as_raw_fd().to_string()));
                 extra_env.push(("PERAGO_PROCESS_COUNT".into(), self.config.process_count.to_string()));
                 let spec = SpawnSpec {
@@ -733,7 +741,10 @@ impl Supervisor {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) => {
                     // The broker is gone; its own exit is handled via its pidfd.
-                    log::warning("could not write to the broker's control socket", json!({"exception": error.to_string()}));
+                    log::warning(
+                        "could not write to the broker's control socket",
+                        json!({"exception": error.to_string()}),
+                    );
                     self.control_outbox.clear();
                     self.close_control();
                     return;
@@ -873,8 +884,14 @@ mod tests {
 
     #[test]
     fn validation_names_the_problem() {
-        assert_eq!(Config { process_count: 0, ..config() }.validate().unwrap_err(), "worker process count must be at least 1");
-        assert!(Config { worker_id_prefix: "a-b".into(), ..config() }.validate().unwrap_err().contains("PERAGO_WORKER_ID_PREFIX"));
+        assert_eq!(
+            Config { process_count: 0, ..config() }.validate().unwrap_err(),
+            "worker process count must be at least 1"
+        );
+        assert!(Config { worker_id_prefix: "a-b".into(), ..config() }
+            .validate()
+            .unwrap_err()
+            .contains("PERAGO_WORKER_ID_PREFIX"));
         assert!(Config { executor_argv: Vec::new(), ..config() }.validate().unwrap_err().contains("executor command"));
         assert!(config().validate().is_ok());
     }
