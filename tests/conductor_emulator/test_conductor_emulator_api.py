@@ -88,3 +88,12 @@ def test_mapped_values_are_copies(api: Api) -> None:
     workflow = api.workflow(workflow_id)
     assert workflow["tasks"][1]["inputData"] == {"shared": {"k": [1]}}
     assert workflow["input"] == {"obj": {"k": [1]}}
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    from perago.testing.conductor import server
+
+    failures, tried = doctest.testmod(server)
+    assert tried > 0 and failures == 0

@@ -86,8 +86,11 @@ async def serve(app: ConductorApp, host: str, port: int) -> Listener:
 class ConductorEmulator:
     """An emulated Conductor OSS server on loopback (spec conductor-api.md).
 
-    >>> with ConductorEmulator() as conductor:          # doctest: +SKIP
-    ...     os.environ["CONDUCTOR_SERVER_URL"] = conductor.url
+    >>> from perago.testing.conductor import ConductorEmulator, ManualClock
+    >>> clock = ManualClock()
+    >>> with ConductorEmulator(clock=clock) as conductor:   # what CONDUCTOR_SERVER_URL should be
+    ...     conductor.url.startswith("http://127.0.0.1:") and conductor.url.endswith("/api")
+    True
 
     Keyword arguments not named below are `EmulatorSettings` fields (`server_version`,
     `auth_keys`, `update_v2_status`, `rate_limits`, ...).
