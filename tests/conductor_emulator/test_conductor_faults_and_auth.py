@@ -126,3 +126,25 @@ def test_sdk_client_authenticates_with_keys() -> None:
         metadata.register_task_def(TaskDef(name="via_sdk"))
         assert metadata.get_task_def("via_sdk").name == "via_sdk"
         assert conductor.request_counts()["token"] >= 1
+
+
+def test_torn_answer_is_applied_but_cut_mid_body(clock: ManualClock) -> None:
+    import socket
+
+    with ConductorEmulator(clock=clock, faults=FaultPlan([FaultRule("get_workflow", tear_answer_rate=1.0)])) as conductor:
+        api = Api(conductor.url)
+        api.register_taskdefs(fast_taskdef("a"))
+        api.chain("wf", "a")
+        workflow_id = api.start("wf")
+        with socket.create_connection((conductor.host, conductor.port), timeout=5) as raw:
+            raw.sendall(f"GET /api/workflow/{workflow_id} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            received = b""
+            try:
+                while chunk := raw.recv(65536):
+                    received += chunk
+            except ConnectionResetError:
+                pass  # a reset after the partial answer is also a torn answer
+        head, _, body = received.partition(b"\r\n\r\n")
+        declared = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        assert head.startswith(b"HTTP/1.1 200") and 0 < len(body) < declared
+        api.close()

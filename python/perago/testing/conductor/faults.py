@@ -10,6 +10,8 @@ Kinds of fault, each a probability per request:
 - `drop_before_rate`: close the connection without answering; NOT applied.
 - `drop_after_rate`: apply the request, then close without answering — the nasty case
   where an update took effect but the worker never heard so.
+- `tear_answer_rate`: apply the request, write the first half of the answer, then reset
+  the connection (a response cut mid-body).
 - `expired_token_rate`: answer 401 `EXPIRED_TOKEN` (only meaningful with token auth).
 - `redeliver_rate` (poll endpoints only): right after handing a task out, put it back in
   its queue as an IN_PROGRESS update with `callbackAfterSeconds: 0` would, so another
@@ -52,6 +54,7 @@ class FaultRule:
     error_status: int = 503
     drop_before_rate: float = 0.0
     drop_after_rate: float = 0.0
+    tear_answer_rate: float = 0.0
     expired_token_rate: float = 0.0
     redeliver_rate: float = 0.0
     latency_seconds: tuple[float, float] = (0.0, 0.0)
@@ -59,7 +62,7 @@ class FaultRule:
     def __post_init__(self) -> None:
         if self.endpoint != "*" and self.endpoint not in ENDPOINTS:
             raise ValueError(f"FaultRule.endpoint must be '*' or one of {ENDPOINTS}, got {self.endpoint!r}")
-        for name in ("error_rate", "drop_before_rate", "drop_after_rate", "expired_token_rate", "redeliver_rate"):
+        for name in ("error_rate", "drop_before_rate", "drop_after_rate", "tear_answer_rate", "expired_token_rate", "redeliver_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"FaultRule.{name} must be between 0 and 1, got {value}")
@@ -78,6 +81,7 @@ class FaultDecision:
     error_status: int | None = None
     drop_before: bool = False
     drop_after: bool = False
+    tear_answer: bool = False
     expired_token: bool = False
     redeliver: bool = False
     latency: float = 0.0
@@ -119,6 +123,8 @@ class FaultPlan:
             decision.expired_token = True
         elif rule.drop_after_rate and draw() < rule.drop_after_rate:
             decision.drop_after = True
+        elif rule.tear_answer_rate and draw() < rule.tear_answer_rate:
+            decision.tear_answer = True
         if rule.redeliver_rate and draw() < rule.redeliver_rate:
             decision.redeliver = True
         return decision

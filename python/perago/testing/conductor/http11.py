@@ -14,8 +14,8 @@ application work alone is ≈ 54 µs CPU per task. uvloop changed the CPU cost p
 by under 5% here, so it is optional, not a dependency; a Rust core was not needed for
 the ≥ 5,000/s floor.
 
-The application is any callable `handle(request)` that returns response bytes, `DROP`
-(close without answering), or an awaitable of either.
+The application is any callable `handle(request)` that returns response bytes, a `Cut`
+(abort the connection, optionally after part of an answer), or an awaitable of either.
 """
 
 from __future__ import annotations
@@ -28,15 +28,19 @@ MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
-class _DropType:
-    def __repr__(self) -> str:
-        return "DROP"
+class Cut:
+    """Abort the connection after writing `prefix` (fault injection: a lost or torn answer)."""
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: bytes = b"") -> None:
+        self.prefix = prefix
 
 
-DROP = _DropType()
-"""Close the connection without answering (fault injection)."""
+DROP = Cut()
+"""Abort the connection without answering."""
 
-Reply = bytes | _DropType
+Reply = bytes | Cut
 Handler = Callable[["Request"], Reply | Awaitable[Reply]]
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
@@ -113,7 +117,7 @@ class HttpProtocol(asyncio.Protocol):
                 break
             request, keep_alive = parsed
             reply = self._handle(request)
-            if isinstance(reply, (bytes, _DropType)):
+            if isinstance(reply, (bytes, Cut)):
                 if not self._emit(out, reply, keep_alive):
                     return
                 continue
@@ -134,8 +138,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def _emit(self, out: list[bytes], reply: Reply, keep_alive: bool) -> bool:
         """Queue one answer; False when the connection is being closed."""
-        if isinstance(reply, _DropType):
-            out.clear()
+        if isinstance(reply, Cut):
+            out.append(reply.prefix)
+            self._flush(out)
             self._close(abort=True)
             return False
         if keep_alive:

@@ -33,7 +33,7 @@ from perago.testing.conductor.errors import (
     missing_body,
 )
 from perago.testing.conductor.faults import NO_FAULT, FaultDecision, FaultPlan
-from perago.testing.conductor.http11 import DROP, Reply, Request, response
+from perago.testing.conductor.http11 import DROP, Cut, Reply, Request, response
 from perago.testing.conductor.metadata import java_text
 from perago.testing.conductor.queues import queue_name
 from perago.testing.conductor.records import TaskRecord, dumps
@@ -264,8 +264,8 @@ class ConductorApp:
     async def _delayed(self, route: _Route, params: Params, request: Request, fault: FaultDecision) -> Reply:
         await asyncio.sleep(fault.latency)
         reply = self._answer(route, params, request, fault)
-        if isinstance(reply, bytes) or reply is DROP:
-            return reply  # type: ignore[return-value]
+        if isinstance(reply, (bytes, Cut)):
+            return reply
         return await reply  # type: ignore[misc]
 
     def _answer(self, route: _Route, params: Params, request: Request, fault: FaultDecision) -> HandlerResult:
@@ -288,15 +288,14 @@ class ConductorApp:
         except Exception as error:  # noqa: BLE001 - a server answers 500, it does not crash
             log.exception("emulator handler %s failed", route.endpoint)
             return error_reply(ServerError(f"{type(error).__name__}: {error}"))
-        if fault.drop_after:
-            if isinstance(reply, bytes) or reply is DROP:
-                return DROP
-            return self._drop_when_done(reply)  # type: ignore[arg-type]
+        if fault.drop_after or fault.tear_answer:
+            if isinstance(reply, (bytes, Cut)):
+                return _cut(reply, fault)
+            return self._cut_when_done(reply, fault)
         return reply
 
-    async def _drop_when_done(self, pending: Awaitable[Reply]) -> Reply:
-        await pending
-        return DROP
+    async def _cut_when_done(self, pending: Awaitable[Reply], fault: FaultDecision) -> Reply:
+        return _cut(await pending, fault)
 
     def _unknown_path(self, path: str) -> bytes:
         if self.behaviour.spring6_messages:
@@ -626,6 +625,13 @@ class _UnknownPath(Exception):
     def __init__(self, path: str) -> None:
         super().__init__(path)
         self.path = path
+
+
+def _cut(reply: Reply, fault: FaultDecision) -> Cut:
+    """The applied request's answer is lost whole (drop_after) or torn in the middle (tear_answer)."""
+    if fault.tear_answer and isinstance(reply, bytes):
+        return Cut(reply[: max(1, len(reply) // 2)])
+    return DROP
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
