@@ -97,3 +97,35 @@ def test_docstring_examples_run() -> None:
 
     failures, tried = doctest.testmod(server)
     assert tried > 0 and failures == 0
+
+
+def test_child_emulator_exits_when_its_parent_dies() -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from perago.testing.conductor import ConductorEmulator\n"
+        "emulator = ConductorEmulator(in_process=False).start()\n"
+        "print(emulator.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child_pid = int(parent.stdout.readline())
+    parent.kill()  # no clean stop(): the child must notice on its own
+    parent.wait()
+    parent.stdout.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{child_pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return  # exited; only waiting for a reaper
+        except FileNotFoundError:
+            return
+        time.sleep(0.2)
+    os.kill(child_pid, 9)
+    raise AssertionError("the orphaned emulator child kept running")

@@ -1,12 +1,15 @@
 """Run one emulated Conductor in this process until SIGINT/SIGTERM.
 
-Used by `ConductorEmulator(in_process=False)`; prints one ready line with the port.
+Used by `ConductorEmulator(in_process=False)`; prints one ready line with the port. With
+`--parent-pid` it also stops when that process is gone, so a killed test run leaves no
+orphaned emulator behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 
 from perago.testing.conductor.clock import SystemClock
@@ -17,6 +20,12 @@ from perago.testing.conductor.server import READY_LINE, new_event_loop, serve
 from perago.testing.conductor.settings import EmulatorSettings
 
 
+async def _stop_when_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(1)
+    stop.set()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m perago.testing.conductor", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -24,6 +33,7 @@ def main() -> None:
     parser.add_argument("--settings", default=None, help="EmulatorSettings as JSON")
     parser.add_argument("--faults", default=None, help="FaultPlan as JSON")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--parent-pid", type=int, default=None, help="stop when this process has exited")
     args = parser.parse_args()
     settings = EmulatorSettings.from_json(args.settings) if args.settings else EmulatorSettings()
     faults = FaultPlan.from_json(args.faults) if args.faults else None
@@ -34,6 +44,8 @@ def main() -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    if args.parent_pid is not None:
+        loop.create_task(_stop_when_orphaned(args.parent_pid, stop))
     print(f"{READY_LINE} {listener.port}", flush=True)
     loop.run_until_complete(stop.wait())
     loop.run_until_complete(listener.close())

@@ -241,6 +241,8 @@ class ConductorEmulator:
             str(self._requested_port),
             "--settings",
             self.settings.to_json(),
+            "--parent-pid",
+            str(os.getpid()),
         ]
         if self.faults is not None:
             command += ["--faults", self.faults.to_json()]
