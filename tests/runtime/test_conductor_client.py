@@ -362,3 +362,13 @@ def test_foreign_conductor_worker_variables_change_nothing(monkeypatch: pytest.M
         (task,) = poll_all(client, 1)
         assert admin.task(task["taskId"])["workerId"] == "clientechoBroker@testhost"
         assert "domain" not in task
+
+
+def test_untracked_leases_do_not_pile_up() -> None:
+    keeper = LeaseKeeper(lambda task_id, workflow_id: None)
+    for index in range(10_000):
+        keeper.track(f"t{index}", "wf", 600)
+        keeper.untrack(f"t{index}")
+    keeper.track("kept", "wf", 600)
+    assert keeper.tracked() == 1
+    assert len(keeper._heap) <= 1025

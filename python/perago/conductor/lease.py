@@ -84,6 +84,11 @@ class LeaseKeeper:
     def untrack(self, task_id: str) -> None:
         with self._cond:
             self._leases.pop(task_id, None)
+            # Untracked entries stay in the heap until due; rebuild it before they pile up
+            # (a busy worker untracks thousands of tasks per responseTimeoutSeconds).
+            if len(self._heap) > 2 * len(self._leases) + 1024:
+                self._heap = [(lease.due, next(self._order), lease.task_id) for lease in self._leases.values()]
+                heapq.heapify(self._heap)
 
     def tracked(self) -> int:
         with self._cond:
