@@ -46,6 +46,7 @@ def test_demo_runs_every_workflow_and_prints_the_summary_table(tmp_path: Path) -
     assert rows["failed"] == "0"
     assert rows["wrong output"] == "0"
     assert re.fullmatch(r"[\d,]+  \(first task start to last task end\)", rows["tasks/s"]), rows
+    assert re.fullmatch(r"[\d,]+  \(workflows started by the demo; tasks/s cannot exceed it\)", rows["submitted/s"]), rows
     assert re.fullmatch(r"[\d,]+ ms  \(workflow start to end, queueing included\)", rows["latency p50"]), rows
     assert re.fullmatch(r"[\d,]+ ms", rows["latency p99"]), rows
     assert "50/50 done" in done.stderr

@@ -24,7 +24,7 @@ def workflow(index: int, status: str = "COMPLETED", start: int = 1000, took: int
 
 def test_all_completed_with_expected_output_is_ok() -> None:
     workflows = [workflow(index, start=1000 + index * 10, took=5 + index) for index in range(100)]
-    summary = DemoSummary.of(workflows, 100, expected_output)
+    summary = DemoSummary.of(workflows, 100, expected_output, 500.0)
     assert summary.ok
     assert (summary.completed, summary.failed, summary.wrong_output) == (100, 0, 0)
     assert summary.tasks_per_second == pytest.approx(100 * 1000 / (1000 + 99 * 10 + 103 - 1001))
@@ -33,7 +33,7 @@ def test_all_completed_with_expected_output_is_ok() -> None:
 
 def test_a_failed_workflow_or_a_wrong_output_is_not_ok_and_shows_in_the_table() -> None:
     workflows = [workflow(0), workflow(1, status="FAILED"), workflow(2, output={"result": {"text": "hello world 7"}})]
-    summary = DemoSummary.of(workflows, 3, expected_output)
+    summary = DemoSummary.of(workflows, 3, expected_output, 500.0)
     assert not summary.ok
     table = summary.table()
     assert "  completed     2 / 3" in table
@@ -42,7 +42,7 @@ def test_a_failed_workflow_or_a_wrong_output_is_not_ok_and_shows_in_the_table() 
 
 
 def test_fewer_finished_than_submitted_is_not_ok() -> None:
-    assert not DemoSummary.of([workflow(0)], 2, expected_output).ok
+    assert not DemoSummary.of([workflow(0)], 2, expected_output, 500.0).ok
 
 
 def test_percentile_is_nearest_rank() -> None:

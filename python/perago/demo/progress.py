@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from perago.demo.conductor_admin import ConductorAdmin
@@ -18,23 +19,27 @@ TERMINAL_WORKFLOW_STATUSES = frozenset({"COMPLETED", "FAILED", "TIMED_OUT", "TER
 
 
 class WorkflowTracker:
-    def __init__(self, admin: ConductorAdmin) -> None:
-        self._admin = admin
-        self.submitted: list[str] = []
-        self.finished: list[dict[str, Any]] = []
+    """Follows `workflow_ids` (in submission order; None = not submitted yet)."""
 
-    def submit(self, workflow_id: str) -> None:
-        self.submitted.append(workflow_id)
+    def __init__(self, admin: ConductorAdmin, workflow_ids: Sequence[str | None]) -> None:
+        self._admin = admin
+        self._ids = workflow_ids
+        self.finished: list[dict[str, Any]] = []
 
     @property
     def all_finished(self) -> bool:
-        return len(self.finished) == len(self.submitted)
+        return len(self.finished) == len(self._ids)
 
-    def refresh(self) -> int:
-        """Read every newly finished workflow, oldest first; returns how many were new."""
+    def refresh(self, limit: int | None = None) -> int:
+        """Read newly finished workflows, oldest first, at most `limit` of them (so a caller
+        that also draws is not kept chasing completions); returns how many were new."""
         before = len(self.finished)
-        while len(self.finished) < len(self.submitted):
-            workflow = self._admin.workflow(self.submitted[len(self.finished)])
+        end = len(self._ids) if limit is None else min(len(self._ids), before + limit)
+        while len(self.finished) < end:
+            workflow_id = self._ids[len(self.finished)]
+            if workflow_id is None:
+                break
+            workflow = self._admin.workflow(workflow_id)
             if workflow.get("status") not in TERMINAL_WORKFLOW_STATUSES:
                 break
             self.finished.append(workflow)
@@ -54,12 +59,15 @@ class ProgressBar:
         self.plain_interval = plain_interval
         self.started = time.monotonic()
         self._last_plain = 0.0
+        self._last_drawn: tuple[int, int] | None = None
 
     def draw(self, done: int, submitted: int, *, final: bool = False) -> None:
         now = time.monotonic()
         if not self.live and not final and now - self._last_plain < self.plain_interval:
             return
-        self._last_plain = now
+        if not self.live and final and self._last_drawn == (done, submitted):
+            return
+        self._last_plain, self._last_drawn = now, (done, submitted)
         elapsed = now - self.started
         rate = done / elapsed if elapsed > 0 else 0.0
         filled = self.WIDTH * done // self.total if self.total else self.WIDTH

@@ -18,6 +18,7 @@ import perago
 from perago.demo.children import DemoError, EmulatorProcess, RuntimeProcess, tail
 from perago.demo.conductor_admin import ConductorAdmin
 from perago.demo.progress import ProgressBar, WorkflowTracker
+from perago.demo.submission import WorkflowSubmitter
 from perago.demo.summary import DemoSummary
 from perago.task import TaskDefinition, load_module_task
 from perago.taskdef import build_taskdef
@@ -30,8 +31,8 @@ DEFAULT_PROCESSES = 4
 READY_TIMEOUT_SECONDS = 60.0
 STALL_TIMEOUT_SECONDS = 60.0
 DRAIN_TIMEOUT_SECONDS = 30.0
-SUBMIT_CHUNK = 100
 TICK_SECONDS = 0.1
+REFRESH_LIMIT = 250
 INTERRUPTED_EXIT_CODE = 130
 # The runtime must see the emulator and the demo's own roots, never the user's settings.
 _USER_SETTINGS_PREFIXES = ("CONDUCTOR_", "LAKECTL_", "OTEL_", "PERAGO_")
@@ -139,9 +140,14 @@ def _run(
         say(f"started `perago start {DEMO_MODULE} -j {processes} --execution-mode {mode}`")
         _wait_until_polling(admin, runtime, task.name)
         say(f"submitting {tasks:,} workflows")
-        tracker = WorkflowTracker(admin)
-        _submit_and_follow(admin, tracker, runtime, ProgressBar(tasks, err), tasks)
-        summary = DemoSummary.of(tracker.finished, tasks, expected_output)
+        submitter = WorkflowSubmitter(admin, DEMO_WORKFLOW, greeting_params, tasks)
+        tracker = WorkflowTracker(admin, submitter.ids)
+        submitter.start()
+        try:
+            _follow(submitter, tracker, runtime, ProgressBar(tasks, err))
+        finally:
+            submitter.stop()
+        summary = DemoSummary.of(tracker.finished, tasks, expected_output, submitter.workflows_per_second)
     finally:
         try:
             if runtime is not None:
@@ -168,29 +174,22 @@ def _wait_until_polling(admin: ConductorAdmin, runtime: RuntimeProcess, task_nam
         time.sleep(TICK_SECONDS)
 
 
-def _submit_and_follow(
-    admin: ConductorAdmin, tracker: WorkflowTracker, runtime: RuntimeProcess, bar: ProgressBar, tasks: int
-) -> None:
-    """Submit in chunks, redrawing progress in between; then follow until all have ended."""
-    for index in range(tasks):
-        tracker.submit(admin.start_workflow(DEMO_WORKFLOW, greeting_params(index)))
-        if index % SUBMIT_CHUNK == SUBMIT_CHUNK - 1:
-            tracker.refresh()
-            bar.draw(len(tracker.finished), len(tracker.submitted))
+def _follow(submitter: WorkflowSubmitter, tracker: WorkflowTracker, runtime: RuntimeProcess, bar: ProgressBar) -> None:
+    """Redraw progress until every workflow has ended; give up when nothing moves for a minute."""
     last_progress = time.monotonic()
-    while not tracker.all_finished:
+    while not (submitter.done and tracker.all_finished):
         time.sleep(TICK_SECONDS)
         runtime.check_running()
-        if tracker.refresh():
+        if tracker.refresh(limit=REFRESH_LIMIT):
             last_progress = time.monotonic()
         elif time.monotonic() - last_progress > STALL_TIMEOUT_SECONDS:
             raise DemoError(
                 f"no workflow finished in the last {STALL_TIMEOUT_SECONDS:.0f} s "
-                f"({len(tracker.finished)} of {tasks} done); perago start said:\n{tail(runtime.output)}"
+                f"({len(tracker.finished)} of {len(submitter.ids)} done); perago start said:\n{tail(runtime.output)}"
             )
         if not tracker.all_finished:
-            bar.draw(len(tracker.finished), len(tracker.submitted))
-    bar.draw(len(tracker.finished), len(tracker.submitted), final=True)
+            bar.draw(len(tracker.finished), submitter.submitted)
+    bar.draw(len(tracker.finished), submitter.submitted, final=True)
 
 
 @contextlib.contextmanager
