@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -95,8 +96,11 @@ def supervise(settings: SupervisorSettings) -> _core.SupervisorOutcome:
     """Run the process tree until it is drained. Call from the main thread.
 
     Raises `RuntimeConfigError` when the workspace root is locked by another supervisor
-    (the message names its pid).
+    (the message names its pid). The main thread is required: children are bound to the
+    life of the thread that spawns them, and the loop takes SIGINT/SIGTERM from it.
     """
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("perago's supervisor must run in the main thread")
     force = settings.force_kill_after
     return _core.run_supervisor(
         workspace_root=Path(settings.workspace_root),

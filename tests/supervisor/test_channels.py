@@ -108,3 +108,22 @@ def test_perago_start_plan_maps_to_supervisor_settings(tmp_path: Path) -> None:
     assert (mapped.gc_ttl, mapped.gc_interval, mapped.force_kill_after) == (
         timedelta(hours=2), timedelta(minutes=5), timedelta(seconds=40)
     )
+
+
+def test_supervisor_refuses_to_run_outside_the_main_thread() -> None:
+    import threading
+
+    from perago.supervisor import supervise
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            supervise(settings())
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert [str(e) for e in errors] == ["perago's supervisor must run in the main thread"]

@@ -793,6 +793,19 @@ impl Supervisor {
     }
 }
 
+impl Drop for Supervisor {
+    /// Only reached with children still running if the loop failed (an epoll error, a
+    /// panic): never leave them behind while the calling Python process lives on.
+    fn drop(&mut self) {
+        for member in &mut self.members {
+            if let ChildState::Running(running) = &mut member.state {
+                let _ = sys::kill(running.pid as i32, libc::SIGKILL);
+                let _ = running.process.wait();
+            }
+        }
+    }
+}
+
 /// Read what the child wrote to stderr, forward whole lines, remember the tail.
 /// Returns true at end of file (or on a read error).
 fn forward_stderr(running: &mut Running, tail: &mut StderrTail) -> bool {
