@@ -1,9 +1,11 @@
 """An emulated Conductor OSS server for tests and local runs (spec conductor-api.md).
 
 Layout, one concept per module: `http11` (wire), `routes` (REST surface), `engine`
-(task state machine, queues, decider), `queues`, `expressions` (input mapping),
-`metadata` (definitions), `task_result` (update bodies), `faults`, `auth`, `clock`,
-`versions`, `settings`, `server` (the `ConductorEmulator` runner).
+(polls, updates, workflow control), `decider` (workflow evaluation: scheduling, input
+mapping, timeouts, retries), `state` (tables and bookkeeping), `queues`, `expressions`
+(`${...}` mapping), `metadata` (definitions), `records` (tasks/workflows and their JSON),
+`task_result` (update bodies), `faults`, `auth`, `clock`, `versions`, `settings`,
+`server` (the `ConductorEmulator` runner).
 """
 
 from perago.testing.conductor.clock import Clock, ManualClock, SystemClock

@@ -62,7 +62,14 @@ class FaultRule:
     def __post_init__(self) -> None:
         if self.endpoint != "*" and self.endpoint not in ENDPOINTS:
             raise ValueError(f"FaultRule.endpoint must be '*' or one of {ENDPOINTS}, got {self.endpoint!r}")
-        for name in ("error_rate", "drop_before_rate", "drop_after_rate", "tear_answer_rate", "expired_token_rate", "redeliver_rate"):
+        for name in (
+            "error_rate",
+            "drop_before_rate",
+            "drop_after_rate",
+            "tear_answer_rate",
+            "expired_token_rate",
+            "redeliver_rate",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"FaultRule.{name} must be between 0 and 1, got {value}")

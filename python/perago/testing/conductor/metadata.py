@@ -10,7 +10,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from perago.testing.conductor.errors import BadRequest, Conflict, NotFound, ValidationFailed, json_parse_error
+from perago.testing.conductor.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    ValidationFailed,
+    json_parse_error,
+)
 
 RETRY_LOGICS = ("FIXED", "EXPONENTIAL_BACKOFF", "LINEAR_BACKOFF")
 TASK_TIMEOUT_POLICIES = ("RETRY", "TIME_OUT_WF", "ALERT_ONLY")

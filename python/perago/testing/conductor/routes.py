@@ -37,7 +37,11 @@ from perago.testing.conductor.http11 import DROP, Cut, Reply, Request, response
 from perago.testing.conductor.metadata import java_text
 from perago.testing.conductor.queues import queue_name
 from perago.testing.conductor.records import TaskRecord, dumps
-from perago.testing.conductor.task_result import RESULT_STATUSES, RESULT_STATUSES_WITH_CANCELED, parse_task_result
+from perago.testing.conductor.task_result import (
+    RESULT_STATUSES,
+    RESULT_STATUSES_WITH_CANCELED,
+    parse_task_result,
+)
 
 log = logging.getLogger("perago.testing.conductor")
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from perago.testing.conductor.errors import ServerError, ValidationFailed, json_parse_error
+from perago.testing.conductor.errors import (
+    ServerError,
+    ValidationFailed,
+    json_parse_error,
+)
 
 RESULT_STATUSES = ("IN_PROGRESS", "FAILED", "FAILED_WITH_TERMINAL_ERROR", "COMPLETED")
 RESULT_STATUSES_WITH_CANCELED = (*RESULT_STATUSES, "CANCELED")
