@@ -61,7 +61,7 @@ def test_a_killed_executor_fails_its_task_at_once_and_conductor_retries_it(
     flow = admin.setup_single_task_workflow(
         "runtime.sleepy", responseTimeoutSeconds=600, retryCount=2, retryDelaySeconds=0
     )
-    workflow_ids = [admin.start(flow, {"seconds": 3, "tag": f"t{index}"}) for index in range(4)]
+    workflow_ids = [admin.start(flow, {"seconds": 2, "tag": f"t{index}"}) for index in range(3)]
     worker = start_worker(emulator.url, tmp_path, "runtime.workers.sleepy", mode="process", processes=2)
     try:
         wait_for_in_progress(admin, workflow_ids, 2)
@@ -72,7 +72,7 @@ def test_a_killed_executor_fails_its_task_at_once_and_conductor_retries_it(
     finally:
         exit_code, stderr = stop_worker(worker, signal.SIGTERM)
     assert exit_code == 0, stderr
-    assert [w["status"] for w in workflows] == ["COMPLETED"] * 4
+    assert [w["status"] for w in workflows] == ["COMPLETED"] * 3
     failed = [t for w in workflows for t in w["tasks"] if t["status"] == "FAILED"]
     assert len(failed) == 1
     assert "exited (killed by signal 9) while running task" in failed[0]["reasonForIncompletion"]
@@ -104,7 +104,7 @@ def test_conductor_errors_and_dropped_connections_are_survived(
     emulator, faults = conductor
     admin = ConductorAdmin(emulator.url)
     flow = admin.setup_single_task_workflow("runtime.echo", responseTimeoutSeconds=600)
-    workflow_ids = [admin.start(flow, {"text": f"w{index}", "count": index}) for index in range(40)]
+    workflow_ids = [admin.start(flow, {"text": f"w{index}", "count": index}) for index in range(24)]
     faults.rules.extend(
         [
             FaultRule(endpoint="update_v2", error_rate=0.2, drop_before_rate=0.2),
@@ -118,7 +118,7 @@ def test_conductor_errors_and_dropped_connections_are_survived(
         faults.rules.clear()
         exit_code, stderr = stop_worker(worker, signal.SIGTERM)
     assert exit_code == 0, stderr
-    assert [w["output"]["result"]["doubled"] for w in workflows] == [2 * index for index in range(40)]
+    assert [w["output"]["result"]["doubled"] for w in workflows] == [2 * index for index in range(24)]
     logs = "".join(path.read_text() for path in (tmp_path / "logs").rglob("*.jsonl"))
     assert "task result undeliverable" not in logs
     assert "task result update failed; retrying" in logs
