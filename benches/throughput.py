@@ -51,7 +51,7 @@ STALL_SECONDS = 60.0
 STOP_SECONDS = 20.0
 CONFIG_PREFIXES = ("PERAGO_", "CONDUCTOR_", "LAKECTL_", "OTEL_")
 
-NOOP_TASK_MODULE = '''
+NOOP_TASK_MODULE = """
 from pydantic import BaseModel
 
 from perago import task
@@ -68,10 +68,10 @@ class NoResult(BaseModel):
 @task(name="{task_name}", owner_email="bench@example.com")
 def noop(params: NoParams) -> NoResult:
     return NoResult()
-'''
+"""
 
 # No `from __future__ import annotations` in it: the SDK reads annotations as real types.
-SDK_WORKER_SCRIPT = '''
+SDK_WORKER_SCRIPT = """
 import signal
 import sys
 import time
@@ -99,7 +99,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
 
 # ---------------------------------------------------------------- CPU of a process tree
@@ -224,13 +224,17 @@ def ensure_peer_venv() -> None:
         subprocess.run(["make", "-C", str(REPO), "peers"], check=True, timeout=900)
 
 
-def measure(contender: Contender, emulator: ConductorEmulator, scratch: Path, tasks: int, processes: int, round_index: int) -> Measurement:
+def measure(
+    contender: Contender, emulator: ConductorEmulator, scratch: Path, tasks: int, processes: int, round_index: int
+) -> Measurement:
     task_type = f"bench_noop_{contender.key}_{round_index}"
     module = f"bench_noop_{contender.key}_{round_index}"
     (scratch / f"{module}.py").write_text(NOOP_TASK_MODULE.format(task_name=task_type))
     admin = ConductorAdmin(emulator.url)
     try:
-        admin.register_taskdef({"name": task_type, "ownerEmail": "bench@example.com", "retryCount": 0, "responseTimeoutSeconds": 600})
+        admin.register_taskdef(
+            {"name": task_type, "ownerEmail": "bench@example.com", "retryCount": 0, "responseTimeoutSeconds": 600}
+        )
         workflow = f"{task_type}_flow"
         admin.register_single_task_workflow(workflow, task_type)
         began = time.monotonic()
@@ -275,7 +279,9 @@ def measure(contender: Contender, emulator: ConductorEmulator, scratch: Path, ta
     return Measurement(tasks / span, cpu / tasks * 1e6, emulator_busy)
 
 
-def _wait_until_done(tracker: WorkflowTracker, tasks: int, url: str, task_type: str, worker: subprocess.Popen[bytes], output_path: Path) -> None:
+def _wait_until_done(
+    tracker: WorkflowTracker, tasks: int, url: str, task_type: str, worker: subprocess.Popen[bytes], output_path: Path
+) -> None:
     """Until every workflow has ended. While the queue has work, only its size is asked
     (one small request per 100 ms), so the emulator spends its time on the worker."""
 
@@ -333,14 +339,18 @@ def report(results: dict[str, list[Measurement]], skipped: dict[str, str], args:
         f"emulator in its own process, median of {args.rounds} round(s)"
     )
     medians = {
-        label: Measurement(*(statistics.median(getattr(m, field) for m in runs) for field in Measurement.__dataclass_fields__))
+        label: Measurement(
+            *(statistics.median(getattr(m, field) for m in runs) for field in Measurement.__dataclass_fields__)
+        )
         for label, runs in results.items()
     }
     print(f"  {'runtime':<24}{'tasks/s':>9}{'CPU/task':>12}{'emulator busy':>15}")
     for contender in CONTENDERS:
         if contender.label in medians:
             m = medians[contender.label]
-            print(f"  {contender.label:<24}{m.tasks_per_second:>9,.0f}{m.cpu_per_task_us:>9,.0f} µs{m.emulator_busy:>14.0%}")
+            print(
+                f"  {contender.label:<24}{m.tasks_per_second:>9,.0f}{m.cpu_per_task_us:>9,.0f} µs{m.emulator_busy:>14.0%}"
+            )
         else:
             print(f"  {contender.label:<24}skipped: {skipped.get(contender.label, 'not run')}")
     peers = [label for label in PEER_LABELS if label in medians]
@@ -365,7 +375,10 @@ def main() -> None:
     ensure_peer_venv()
     results: dict[str, list[Measurement]] = {}
     skipped: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="perago-bench-") as scratch_dir, ConductorEmulator(in_process=False) as emulator:
+    with (
+        tempfile.TemporaryDirectory(prefix="perago-bench-") as scratch_dir,
+        ConductorEmulator(in_process=False) as emulator,
+    ):
         scratch = Path(scratch_dir)
         (scratch / "sdk_noop_worker.py").write_text(SDK_WORKER_SCRIPT)
         for round_index in range(args.rounds):

@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from perago.demo import DemoError
 from perago.demo.run import expected_output, load_demo_task, runtime_environment
 from perago.demo.summary import DemoSummary, percentile
 
 
-def workflow(index: int, status: str = "COMPLETED", start: int = 1000, took: int = 10, output: Any = None) -> dict[str, Any]:
+def workflow(
+    index: int, status: str = "COMPLETED", start: int = 1000, took: int = 10, output: Any = None
+) -> dict[str, Any]:
     return {
         "status": status,
         "startTime": start,
@@ -61,7 +62,9 @@ def test_runtime_environment_drops_the_users_settings_and_adds_the_examples() ->
         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://otel",
         "PERAGO_EXECUTION_MODE": "process",
     }
-    env = runtime_environment(user, conductor_url="http://127.0.0.1:1/api", scratch=Path("/s"), examples_dir=Path("/ex"))
+    env = runtime_environment(
+        user, conductor_url="http://127.0.0.1:1/api", scratch=Path("/s"), examples_dir=Path("/ex")
+    )
     assert env == {
         "PATH": "/usr/bin",
         "PYTHONPATH": "/ex:/mine",

@@ -15,7 +15,9 @@ from perago.demo import DEFAULT_PROCESSES, DEFAULT_TASKS, DemoError, run_demo
 @app.command()
 def demo(
     tasks: Annotated[int, typer.Option("--tasks", min=1, help="Workflows to submit (one task each).")] = DEFAULT_TASKS,
-    j: Annotated[int, typer.Option("-j", min=1, help="Executor processes (process mode) or task threads.")] = DEFAULT_PROCESSES,
+    j: Annotated[
+        int, typer.Option("-j", min=1, help="Executor processes (process mode) or task threads.")
+    ] = DEFAULT_PROCESSES,
     execution_mode: Annotated[
         Optional[ExecutionModeChoice],  # noqa: UP007 - typer reads Optional
         typer.Option("--execution-mode", help="process (the default) or thread."),

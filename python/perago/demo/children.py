@@ -55,7 +55,9 @@ class EmulatorProcess:
         line = process.stdout.readline()
         if not line.startswith(READY_LINE):
             self.stop()
-            raise DemoError(f"the Conductor emulator did not start (it said {line!r}); its output:\n{tail(self.output)}")
+            raise DemoError(
+                f"the Conductor emulator did not start (it said {line!r}); its output:\n{tail(self.output)}"
+            )
         self.url = f"http://127.0.0.1:{int(line.rsplit(' ', 1)[1])}/api"
 
     def stop(self) -> None:
@@ -73,7 +75,9 @@ class EmulatorProcess:
 class RuntimeProcess:
     """`python -m perago.cli start MODULE -j N --execution-mode MODE`, output to a file."""
 
-    def __init__(self, module_target: str, *, processes: int, execution_mode: str, env: Mapping[str, str], cwd: Path) -> None:
+    def __init__(
+        self, module_target: str, *, processes: int, execution_mode: str, env: Mapping[str, str], cwd: Path
+    ) -> None:
         self.command = [
             sys.executable, "-m", "perago.cli", "start", module_target,
             "-j", str(processes), "--execution-mode", execution_mode,

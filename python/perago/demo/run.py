@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import signal
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import perago
+from perago.config import DEFAULT_EXECUTION_MODE
 from perago.demo.children import DemoError, EmulatorProcess, RuntimeProcess, tail
 from perago.demo.conductor_admin import ConductorAdmin
 from perago.demo.progress import ProgressBar, WorkflowTracker
@@ -36,9 +36,6 @@ REFRESH_LIMIT = 250
 INTERRUPTED_EXIT_CODE = 130
 # The runtime must see the emulator and the demo's own roots, never the user's settings.
 _USER_SETTINGS_PREFIXES = ("CONDUCTOR_", "LAKECTL_", "OTEL_", "PERAGO_")
-PROCESS_MODE_MISSING_NOTE = (
-    "process mode (perago.broker, perago.executor) is not in this build yet; running the demo in thread mode"
-)
 
 
 def greeting_params(index: int) -> dict[str, Any]:
@@ -47,21 +44,6 @@ def greeting_params(index: int) -> dict[str, Any]:
 
 def expected_output(index: int) -> dict[str, Any]:
     return {"result": {"text": f"hello world {index}"}}
-
-
-def choose_execution_mode(requested: str | None, note: Callable[[str], None]) -> str:
-    """The mode asked for; by default perago's default, process mode."""
-    mode = requested or "process"
-    mode = _thread_mode_while_process_mode_is_missing(requested, mode, note)  # TEMPORARY: delete this line (and the function below) once process mode lands
-    return mode
-
-
-def _thread_mode_while_process_mode_is_missing(requested: str | None, mode: str, note: Callable[[str], None]) -> str:
-    """TEMPORARY: `perago start` refuses process mode until perago.broker/perago.executor exist."""
-    if requested is None and importlib.util.find_spec("perago.broker") is None:
-        note(PROCESS_MODE_MISSING_NOTE)
-        return "thread"
-    return mode
 
 
 def load_demo_task(examples_dir: Path = EXAMPLES_DIR) -> TaskDefinition:
@@ -76,7 +58,9 @@ def load_demo_task(examples_dir: Path = EXAMPLES_DIR) -> TaskDefinition:
     return load_module_task(DEMO_MODULE)
 
 
-def runtime_environment(base: Mapping[str, str], *, conductor_url: str, scratch: Path, examples_dir: Path) -> dict[str, str]:
+def runtime_environment(
+    base: Mapping[str, str], *, conductor_url: str, scratch: Path, examples_dir: Path
+) -> dict[str, str]:
     """The runtime's environment: the caller's, minus any perago/Conductor/LakeFS/OTel
     settings, plus the emulator's URL, throwaway roots and the examples on PYTHONPATH."""
     env = {name: value for name, value in base.items() if not name.startswith(_USER_SETTINGS_PREFIXES)}
@@ -106,7 +90,7 @@ def run_demo(
         print(f"perago demo: {text}", file=err, flush=True)
 
     task = load_demo_task()
-    mode = choose_execution_mode(execution_mode, lambda text: print(f"note: {text}", file=err, flush=True))
+    mode = execution_mode or DEFAULT_EXECUTION_MODE
     try:
         with tempfile.TemporaryDirectory(prefix="perago-demo-") as scratch_dir, _sigterm_interrupts():
             summary, runtime_status = _run(Path(scratch_dir), task, tasks, processes, mode, say, err)

@@ -38,7 +38,9 @@ class WorkflowSubmitter:
         self._count = 0
         self._count_lock = threading.Lock()
         self._threads = [
-            threading.Thread(target=self._submit, args=(first, threads), name=f"perago-demo-submit-{first}", daemon=True)
+            threading.Thread(
+                target=self._submit, args=(first, threads), name=f"perago-demo-submit-{first}", daemon=True
+            )
             for first in range(threads)
         ]
         self._started = 0.0

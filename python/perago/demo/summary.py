@@ -40,8 +40,12 @@ class DemoSummary:
         completed = [index for index, workflow in enumerate(workflows) if workflow.get("status") == "COMPLETED"]
         wrong = sum(1 for index in completed if workflows[index].get("output") != expected_output(index))
         tasks = [task for workflow in workflows for task in workflow.get("tasks", ()) if task.get("endTime")]
-        span_ms = max((task["endTime"] for task in tasks), default=0) - min((task["startTime"] for task in tasks), default=0)
-        latencies = sorted(workflow["endTime"] - workflow["startTime"] for workflow in workflows if workflow.get("endTime"))
+        span_ms = max((task["endTime"] for task in tasks), default=0) - min(
+            (task["startTime"] for task in tasks), default=0
+        )
+        latencies = sorted(
+            workflow["endTime"] - workflow["startTime"] for workflow in workflows if workflow.get("endTime")
+        )
         return cls(
             submitted=submitted,
             completed=len(completed),
@@ -59,7 +63,10 @@ class DemoSummary:
             ("failed", f"{self.failed:,}"),
             ("wrong output", f"{self.wrong_output:,}"),
             ("tasks/s", f"{self.tasks_per_second:,.0f}  (first task start to last task end)"),
-            ("submitted/s", f"{self.submitted_per_second:,.0f}  (workflows started by the demo; tasks/s cannot exceed it)"),
+            (
+                "submitted/s",
+                f"{self.submitted_per_second:,.0f}  (workflows started by the demo; tasks/s cannot exceed it)",
+            ),
             ("latency p50", f"{self.latency_p50_ms:,.0f} ms  (workflow start to end, queueing included)"),
             ("latency p99", f"{self.latency_p99_ms:,.0f} ms"),
         ]
