@@ -154,3 +154,10 @@ def test_queue_sizes_and_poll_data(api: Api) -> None:  # §2.8
     assert len(poll_data) == 1
     assert poll_data[0]["queueName"] == "a" and poll_data[0]["workerId"] == "w1" and poll_data[0]["lastPollTime"] > 0
     assert "domain" not in poll_data[0]
+
+
+def test_queue_endpoints_without_task_type_are_500(api: Api) -> None:  # §1.1: unmapped Spring exceptions
+    for path in ("/tasks/queue/size", "/tasks/queue/polldata", "/tasks/queue/sizes"):
+        answer = api.client.get(path)
+        assert answer.status_code == 500
+        assert answer.json()["status"] == 500

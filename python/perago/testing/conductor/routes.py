@@ -97,6 +97,14 @@ def _first(query: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+def _required(query: dict[str, list[str]], name: str) -> str:
+    """A required query parameter; Spring's MissingServletRequestParameterException is unmapped, so 500."""
+    value = _first(query, name)
+    if value is None:
+        raise ServerError(f"Required request parameter '{name}' for method parameter type String is not present")
+    return value
+
+
 def _optional_int_param(query: dict[str, list[str]], name: str) -> int | None:
     """An Integer query parameter; a value Spring cannot convert is a 500."""
     text = _first(query, name)
@@ -470,16 +478,14 @@ class ConductorApp:
 
     def _queue_size(self, request: Request, params: Params) -> bytes:
         query = _query(request)
-        task_type = _first(query, "taskType")
-        if task_type is None:
-            raise BadRequest("Required request parameter 'taskType' for method parameter type String is not present")
+        task_type = _required(query, "taskType")
         return json_reply(str(self.engine.queue_size(task_type, _first(query, "domain"))))
 
     def _queue_all(self, request: Request, params: Params) -> bytes:
         return json_reply(dumps(self.engine.all_queue_sizes()))
 
     def _poll_data(self, request: Request, params: Params) -> bytes:
-        task_type = _first(_query(request), "taskType")
+        task_type = _required(_query(request), "taskType")
         entries = [_poll_data_json(data) for (kind, _), data in self.engine.poll_data.items() if kind == task_type]
         return json_reply(dumps(entries))
 
