@@ -61,3 +61,14 @@ def test_dev_picks_a_free_port_by_default() -> None:
             process.kill()
             process.communicate()
     assert process.returncode == 0
+
+
+def test_dev_reports_a_taken_port_as_an_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([str(PERAGO), "dev", "--conductor-port", str(port)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: the Conductor emulator cannot listen on 127.0.0.1:{port}")

@@ -19,6 +19,7 @@ from typing import Annotated, Optional
 import typer
 
 from perago.cli.app import app
+from perago.cli.output import fail
 from perago.testing.conductor import ConductorEmulator
 
 
@@ -40,7 +41,10 @@ def dev(
     previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         with ExitStack() as running:
-            conductor = running.enter_context(ConductorEmulator(host=host, port=conductor_port))
+            try:
+                conductor = running.enter_context(ConductorEmulator(host=host, port=conductor_port))
+            except OSError as error:
+                fail(f"the Conductor emulator cannot listen on {host}:{conductor_port}: {error.strerror or error}")
             exports = {"CONDUCTOR_SERVER_URL": conductor.url}
             # lakeFS: start the lakeFS emulator here (lakefs_port, data_dir) and add its LAKECTL_* variables to `exports`.
             for name, value in exports.items():
