@@ -32,40 +32,38 @@ def _register_chain(api: Api) -> None:
     assert api.register_workflow("sdk_chain", tasks, outputParameters={"result": "${c.output.value}"}).status_code == 200
 
 
-def _run_sdk_workers_until_done(conductor: ConductorEmulator, workflows: int) -> list[dict]:
+def _run_sdk_workers_until_done(conductor: ConductorEmulator, workflows: int, log_path: Path) -> list[dict]:
     api = Api(conductor.url)
     _register_chain(api)
     ids = [api.start("sdk_chain", {"value": index}) for index in range(workflows)]
     env = {**os.environ, "CONDUCTOR_SERVER_URL": conductor.url}
-    worker = subprocess.Popen(
-        [sys.executable, str(WORKER_SCRIPT), *TYPES], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 90
-        pending = set(ids)
-        while pending and time.monotonic() < deadline and worker.poll() is None:
-            pending = {workflow_id for workflow_id in pending if api.workflow(workflow_id)["status"] == "RUNNING"}
-            time.sleep(0.2)
-    finally:
-        worker.terminate()
+    with log_path.open("wb") as log:  # a file, not a pipe: a chatty SDK must never block on a full pipe
+        worker = subprocess.Popen([sys.executable, str(WORKER_SCRIPT), *TYPES], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            output, _ = worker.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            output, _ = worker.communicate()
+            deadline = time.monotonic() + 90
+            pending = set(ids)
+            while pending and time.monotonic() < deadline and worker.poll() is None:
+                pending = {workflow_id for workflow_id in pending if api.workflow(workflow_id)["status"] == "RUNNING"}
+                time.sleep(0.2)
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
     finished = [api.workflow(workflow_id) for workflow_id in ids]
     api.close()
-    assert not pending, (
-        f"SDK workers left {len(pending)} workflows running; worker said:\n{output.decode(errors='replace')[-3000:]}"
-    )
+    said = log_path.read_text(errors="replace")[-3000:]
+    assert not pending, f"SDK workers left {len(pending)} workflows running; worker said:\n{said}"
     return finished
 
 
 @pytest.mark.parametrize("profile", ["modern", "v2-route-missing"])
-def test_sdk_task_handler_completes_chains(profile: str) -> None:
+def test_sdk_task_handler_completes_chains(profile: str, tmp_path: Path) -> None:
     settings = {} if profile == "modern" else {"update_v2_status": 404}
     with ConductorEmulator(**settings) as conductor:
-        workflows = _run_sdk_workers_until_done(conductor, 5)
+        workflows = _run_sdk_workers_until_done(conductor, 5, tmp_path / "sdk-worker.log")
         counts = conductor.request_counts()
     assert [workflow["status"] for workflow in workflows] == ["COMPLETED"] * 5
     assert [workflow["output"] for workflow in workflows] == [{"result": index + 3} for index in range(5)]
