@@ -56,3 +56,20 @@ def test_drain_deadline_reports_unfinished_tasks_as_failed(tmp_path: Path, mode:
             task = admin.workflow(wid)["tasks"][0]
             assert task["status"] == "FAILED", (task["status"], stderr)
             assert "shutdown drain deadline of 2s passed" in task["reasonForIncompletion"]
+
+
+def test_a_second_signal_ends_the_thread_mode_drain_and_reports_the_rest(tmp_path: Path) -> None:
+    with ConductorEmulator() as emulator:
+        admin = ConductorAdmin(emulator.url)
+        flow = admin.setup_single_task_workflow("runtime.sleepy", responseTimeoutSeconds=600)
+        workflow_ids = [admin.start(flow, {"seconds": 60, "tag": f"t{index}"}) for index in range(2)]
+        worker = start_worker(emulator.url, tmp_path, "runtime.workers.sleepy", mode="thread", processes=2)
+        running = wait_for_in_progress(admin, workflow_ids, 2)
+        worker.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        exit_code, stderr = stop_worker(worker, signal.SIGTERM)
+        assert exit_code == 0, stderr
+        for wid in running:
+            task = admin.workflow(wid)["tasks"][0]
+            assert task["status"] == "FAILED"
+            assert "a second stop signal arrived during the drain" in task["reasonForIncompletion"]

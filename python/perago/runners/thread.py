@@ -142,6 +142,7 @@ class ThreadRunner:
 
     def _wait_for_stop_then_drain(self, poller: threading.Thread) -> None:
         deadline: float | None = None
+        forced_by_signal = False
         signals_seen = 0
         while True:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -156,6 +157,7 @@ class ThreadRunner:
                         deadline = time.monotonic() + self.drain_deadline_seconds
                 if self._signals >= 2:
                     deadline = time.monotonic()
+                    forced_by_signal = True
                 signals_seen = self._signals
             if self._stopping.is_set() and deadline is None and self.drain_deadline_seconds is not None:
                 deadline = time.monotonic() + self.drain_deadline_seconds
@@ -164,7 +166,10 @@ class ThreadRunner:
                 return
             if deadline is not None and time.monotonic() >= deadline:
                 poller.join(timeout=1.0)
-                self._fail_remaining_at_deadline()
+                if forced_by_signal:
+                    self._fail_remaining("a second stop signal arrived during the drain")
+                else:
+                    self._fail_remaining(f"the shutdown drain deadline of {self.drain_deadline_seconds:g}s passed")
                 return
 
     # -- polling -------------------------------------------------------------------------
@@ -320,19 +325,17 @@ class ThreadRunner:
 
     # -- drain deadline ------------------------------------------------------------------
 
-    def _fail_remaining_at_deadline(self) -> None:
+    def _fail_remaining(self, why: str) -> None:
         self._abort.set()
         with self._cond:
             remaining = [entry for entry in self._in_flight.values() if not entry.reported]
             for entry in remaining:
                 entry.reported = True
-        reason = (
-            f"perago worker {self.client.worker_id} stopped before this task finished: "
-            f"the shutdown drain deadline of {self.drain_deadline_seconds:g}s passed"
-        )
+        reason = f"perago worker {self.client.worker_id} stopped before this task finished: {why}"
         for entry in remaining:
             logger.error(
-                "failing in-flight task at the shutdown drain deadline",
+                "failing in-flight task at the end of the drain",
+                why=why,
                 task_id=entry.task_id,
                 workflow_instance_id=entry.workflow_instance_id,
                 running_seconds=round(time.monotonic() - entry.started, 3),
