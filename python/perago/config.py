@@ -31,7 +31,6 @@ from perago.units import parse_duration, parse_positive_int, parse_retention_day
 from perago.worker_identity import resolve_worker_id_prefix
 
 ExecutionMode = Literal["process", "thread"]
-EXECUTION_MODES: tuple[ExecutionMode, ...] = ("process", "thread")
 
 DEFAULT_LOG_FILE_MAX_SIZE = 100 * 1024 * 1024
 DEFAULT_LOG_RETENTION = timedelta(days=30)
