@@ -12,7 +12,6 @@ from typing import Any
 
 import lakefs_sdk
 import pytest
-
 from perago.workspace.lakefs_client import LakeFSClient
 from perago.workspace.runtime import LakeFSWorkspaceRuntime
 

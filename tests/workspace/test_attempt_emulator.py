@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from perago.errors import (
     PostGuardrailViolation,
     PreGuardrailViolation,
@@ -19,7 +18,11 @@ from perago.errors import (
 )
 from perago.guards import require_file
 from perago.workspace import run_workspace_attempt
-from perago.workspace.errors import ForeignCommitError, LakeFSError, WorkspaceContractError
+from perago.workspace.errors import (
+    ForeignCommitError,
+    LakeFSError,
+    WorkspaceContractError,
+)
 from perago.workspace.identity import KIND, KIND_PUBLICATION, KIND_REVERT, REVERTS
 from perago.workspace.lakefs_client import LakeFSClient
 from perago.workspace.runtime import LakeFSWorkspaceRuntime

@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from perago.workspace.identity import KIND_PUBLICATION, PublicationIdentity
 from perago.workspace.staging import staging_branch_created_at, staging_branch_name
 
@@ -15,10 +14,10 @@ LAKEFS_BRANCH_ID = re.compile(r"^\w[-\w]*$", re.ASCII)
 
 
 def identity(**overrides: object) -> PublicationIdentity:
-    fields = dict(
-        workflow_instance_id="wf", reference_task_name="render", seq=1, iteration=0,
-        task_id="t-1", retry_count=0, task_def_name="render_task",
-    )
+    fields: dict[str, object] = {
+        "workflow_instance_id": "wf", "reference_task_name": "render", "seq": 1, "iteration": 0,
+        "task_id": "t-1", "retry_count": 0, "task_def_name": "render_task",
+    }
     fields.update(overrides)
     return PublicationIdentity.of(SimpleNamespace(**fields), "e" * 32)
 
@@ -33,7 +32,7 @@ def test_staging_branch_names_are_short_valid_and_age_readable(reference: str, w
 
 def test_every_execution_gets_its_own_staging_branch() -> None:
     first = identity()
-    second = PublicationIdentity.of(SimpleNamespace(**{**first.__dict__}), "f" * 32)
+    second = PublicationIdentity.of(SimpleNamespace(**first.__dict__), "f" * 32)
     assert staging_branch_name(first, now=1) != staging_branch_name(second, now=1)
 
 

@@ -7,7 +7,6 @@ import posixpath
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-
 from perago.errors import TaskTerminalError
 from perago.workspace.errors import WorkspaceContractError
 from perago.workspace.keys import (

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from perago.workspace.errors import LakeFSError
 from perago.workspace.lakefs_client import normalize_endpoint
 from perago.workspace.transfer import run_bounded

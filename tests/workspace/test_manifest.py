@@ -11,10 +11,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from perago.workspace.errors import WorkspaceContractError
 from perago.workspace.keys import WorkspaceProjection
-from perago.workspace.manifest import Manifest, ManifestEntry, RemoteObject, scan_changes
+from perago.workspace.manifest import (
+    Manifest,
+    ManifestEntry,
+    RemoteObject,
+    scan_changes,
+)
 
 PROJECTION = WorkspaceProjection("data")
 

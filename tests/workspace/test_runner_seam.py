@@ -6,12 +6,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from perago import StaleAttemptError, WorkspaceSpec, task
 from perago.attempt import Attempt, AttemptRunner
 from perago.workspace import LakeFSWorkspaceAttempts, core_attempt_directory
 from perago.workspace.runtime import LakeFSWorkspaceRuntime
+from pydantic import BaseModel
 
 from .conftest import Repo
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from perago.controls import PublishBudget
 from perago.workspace import run_workspace_attempt
 from perago.workspace.errors import LakeFSError, PublishDeadlineExceeded

@@ -90,7 +90,7 @@ class LakeFSClient:
             username=access_key_id,
             password=secret_access_key,
         )
-        configuration.retries = _retry_policy()
+        configuration.retries = _retry_policy()  # type: ignore[assignment]  # SDK annotates None
         configuration.connection_pool_maxsize = pool_size
         self._secret = secret_access_key
         self._api = lakefs_sdk.ApiClient(configuration)
@@ -214,7 +214,7 @@ class LakeFSClient:
             self.commits.commit,
             repository,
             branch,
-            lakefs_sdk.CommitCreation(message=message, metadata=dict(metadata)),
+            lakefs_sdk.CommitCreation(message=message, metadata=dict(metadata), date=None, allow_empty=False),
             _request_timeout=self._timeout(timeout),
         )
         return CommitInfo(commit.id, tuple(commit.parents or ()), commit.message,
@@ -231,7 +231,14 @@ class LakeFSClient:
             repository,
             source_ref,
             destination,
-            merge=lakefs_sdk.Merge(message=message, metadata=dict(metadata), squash_merge=True),
+            merge=lakefs_sdk.Merge(
+                message=message,
+                metadata=dict(metadata),
+                squash_merge=True,
+                strategy=None,
+                force=False,
+                allow_empty=False,
+            ),
             _request_timeout=self._timeout(timeout),
         )
         return result.reference
@@ -249,6 +256,7 @@ class LakeFSClient:
             lakefs_sdk.RevertCreation(
                 ref=commit_id,
                 parent_number=0,
+                allow_empty=False,
                 commit_overrides=lakefs_sdk.CommitOverrides(message=message, metadata=dict(metadata)),
             ),
             _request_timeout=self._timeout(timeout),

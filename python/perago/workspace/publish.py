@@ -43,7 +43,11 @@ import time
 from dataclasses import dataclass
 
 from perago.errors import PublishFenceError
-from perago.workspace.errors import ForeignCommitError, LakeFSError, PublishDeadlineExceeded
+from perago.workspace.errors import (
+    ForeignCommitError,
+    LakeFSError,
+    PublishDeadlineExceeded,
+)
 from perago.workspace.identity import (
     KIND,
     KIND_PUBLICATION,
@@ -112,9 +116,10 @@ class Publisher:
         except LakeFSError as error:
             if not error.outcome_unknown:
                 raise
-            published = self._find_own_publication()
-            if published is None:
+            landed = self._find_own_publication()
+            if landed is None:
                 raise
+            published = landed
         self._verify(published, expected)
         return published
 

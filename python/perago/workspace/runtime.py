@@ -24,7 +24,11 @@ from perago.workspace.identity import PublicationIdentity
 from perago.workspace.keys import WorkspaceProjection
 from perago.workspace.lakefs_client import LakeFSClient
 from perago.workspace.manifest import ChangeSet, Manifest, scan_changes
-from perago.workspace.publish import DEFAULT_PUBLISH_DEADLINE_SECONDS, Deadline, Publisher
+from perago.workspace.publish import (
+    DEFAULT_PUBLISH_DEADLINE_SECONDS,
+    Deadline,
+    Publisher,
+)
 from perago.workspace.staging import (
     DEFAULT_STAGING_TTL_SECONDS,
     StagedWorkspace,

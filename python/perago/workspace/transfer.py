@@ -20,7 +20,13 @@ from typing import TypeVar
 from perago.workspace.errors import LakeFSError
 from perago.workspace.keys import WorkspaceProjection, check_collisions
 from perago.workspace.lakefs_client import LakeFSClient
-from perago.workspace.manifest import ChangeSet, Manifest, ManifestEntry, RemoteObject, Upload
+from perago.workspace.manifest import (
+    ChangeSet,
+    Manifest,
+    ManifestEntry,
+    RemoteObject,
+    Upload,
+)
 
 DEFAULT_CONCURRENCY = 8
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -40,7 +46,7 @@ def run_bounded(
         return [work(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
         futures = [pool.submit(work, item) for item in items]
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in pending:
             future.cancel()
         for future in futures:
