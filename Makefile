@@ -5,6 +5,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYO3_PYTHON := $(abspath $(PY))
+export PIP_CONSTRAINT := $(abspath constraints.txt)
 
 .DEFAULT_GOAL := help
 .PHONY: help dev demo test test-rust test-python bench wheel clean peers
