@@ -98,6 +98,29 @@ def test_a_task_calling_os_exit_fails_promptly(conductor: tuple[ConductorEmulato
     assert fine["status"] == "COMPLETED"
 
 
+def test_a_result_written_before_the_executor_is_killed_counts(
+    conductor: tuple[ConductorEmulator, FaultPlan], tmp_path: Path
+) -> None:
+    emulator, _ = conductor
+    admin = ConductorAdmin(emulator.url)
+    # The next task may reach the executor in the moment before it dies; Conductor retries that one.
+    flow = admin.setup_single_task_workflow(
+        "runtime.echo", responseTimeoutSeconds=600, retryCount=2, retryDelaySeconds=0
+    )
+    worker = start_worker(emulator.url, tmp_path, "runtime.workers.echo", mode="process", processes=1)
+    try:
+        (workflow,) = admin.wait_for_workflows(
+            [admin.start(flow, {"text": "killed_after_return", "count": 2})], timeout=60
+        )
+        (later,) = admin.wait_for_workflows([admin.start(flow, {"text": "later", "count": 1})], timeout=60)
+    finally:
+        exit_code, stderr = stop_worker(worker, signal.SIGTERM)
+    assert exit_code == 0, stderr
+    assert workflow["status"] == "COMPLETED" and len(workflow["tasks"]) == 1
+    assert workflow["output"]["result"] == {"text": "killed_after_return", "doubled": 4}
+    assert later["status"] == "COMPLETED"
+
+
 def test_conductor_errors_and_dropped_connections_are_survived(
     conductor: tuple[ConductorEmulator, FaultPlan], tmp_path: Path
 ) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 
 from pydantic import BaseModel
 
@@ -27,4 +29,7 @@ def echo(params: EchoParams) -> EchoResult:
         raise SystemExit(3)
     if params.text == "os_exit":
         os._exit(7)
+    if params.text == "killed_after_return":
+        # The executor reports this result, then is SIGKILLed before it can do anything else.
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGKILL)).start()
     return EchoResult(text=params.text, doubled=params.count * 2)
