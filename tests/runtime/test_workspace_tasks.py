@@ -1,4 +1,9 @@
-"""`perago start --execution-mode thread` with a workspace task, on both emulators."""
+"""`perago start` with a workspace task, in both execution modes, on both emulators.
+
+Writable workspace tasks run the attempt fence before publishing: in thread mode
+through the runner's own Conductor client, in process mode over the executor's slot
+socket to the broker.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import sys
 from pathlib import Path
 
 import lakefs_sdk
+import pytest
 
 from perago.testing.conductor import ConductorEmulator
 from perago.testing.lakefs import LakeFSEmulator
@@ -18,7 +24,8 @@ from .conductor_admin import ConductorAdmin
 TESTS_DIR = Path(__file__).resolve().parents[1]
 
 
-def test_a_workspace_task_publishes_its_change_and_reports_the_new_ref(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_a_workspace_task_publishes_its_change_and_reports_the_new_ref(tmp_path: Path, mode: str) -> None:
     with LakeFSEmulator() as lakefs, ConductorEmulator() as conductor:
         sdk = lakefs_sdk.ApiClient(
             lakefs_sdk.Configuration(host=lakefs.api_url, username=lakefs.access_key_id, password=lakefs.secret_access_key)
@@ -42,7 +49,7 @@ def test_a_workspace_task_publishes_its_change_and_reports_the_new_ref(tmp_path:
             "PERAGO_LOG_ROOT": str(tmp_path / "logs"),
         }
         worker = subprocess.Popen(
-            [sys.executable, "-m", "perago.cli", "start", "runtime.workers.notes", "-j", "2", "--execution-mode", "thread"],
+            [sys.executable, "-m", "perago.cli", "start", "runtime.workers.notes", "-j", "2", "--execution-mode", mode],
             cwd=tmp_path,
             env=environment,
             stderr=subprocess.PIPE,
