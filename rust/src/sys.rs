@@ -86,13 +86,6 @@ pub fn mask_signals(signals: &[i32], block: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// Whether `signal` is currently blocked in the calling thread.
-pub fn signal_is_blocked(signal: i32) -> bool {
-    let mut current: libc::sigset_t = unsafe { zeroed() };
-    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut current) };
-    unsafe { libc::sigismember(&current, signal) == 1 }
-}
-
 pub fn kill(pid: i32, signal: i32) -> io::Result<()> {
     cvt(unsafe { libc::kill(pid, signal) }).map(drop)
 }

@@ -33,13 +33,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-pub use child::{ChildState, Role, StderrTail, STDERR_TAIL_LINES};
-
 use crate::frame::Decoder;
 use crate::gc;
 use crate::log;
 use crate::sys::{self, Epoll, SignalFd, TimerFd};
-use child::Running;
+use child::{ChildState, Role, Running, StderrTail};
 use gc_worker::GcWorker;
 
 /// Exit code when the broker or an executor cannot start (gunicorn's WORKER_BOOT_ERROR).
