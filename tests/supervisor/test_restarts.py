@@ -41,9 +41,9 @@ def test_crash_loop_backs_off_1_2_4_and_resets_after_a_healthy_run(start_runtime
     # Generations 1-3 crash at once, 4 runs past the healthy threshold, 5 crashes at once.
     runtime: Runtime = start_runtime(
         process_count=1,
-        executor_env={"TEST_CRASH_PLAN": "0,0,0,1.5,0"},
+        executor_env={"TEST_CRASH_PLAN": "0,0,0,3,0"},
         backoff_unit=0.02,
-        healthy_after=1.0,
+        healthy_after=2.0,
     )
     restarts = runtime.wait_log("worker process exited; restarting", count=5)
     delays = [round(r["restart_delay_seconds"] / 0.02) for r in restarts[:5]]
