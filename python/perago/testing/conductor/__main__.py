@@ -44,10 +44,12 @@ def main() -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    if args.parent_pid is not None:
-        loop.create_task(_stop_when_orphaned(args.parent_pid, stop))
+    watchdog = loop.create_task(_stop_when_orphaned(args.parent_pid, stop)) if args.parent_pid is not None else None
     print(f"{READY_LINE} {listener.port}", flush=True)
     loop.run_until_complete(stop.wait())
+    if watchdog is not None:
+        watchdog.cancel()
+        loop.run_until_complete(asyncio.gather(watchdog, return_exceptions=True))
     loop.run_until_complete(listener.close())
     loop.close()
 
