@@ -7,12 +7,14 @@ stream object per request; requests answered synchronously (nearly all of them) 
 written back in one `transport.write` per batch of pipelined requests. Only long polls
 and injected latency become coroutines, and a connection parks further pipelined
 requests until they finish, so answers keep request order. Measured with
-`benches/emulator_ceiling.py` on this 2-core machine (shared, load 4-12): batch poll +
-pipelined `POST /api/tasks` ≈ 11,600-14,900 task round trips per emulator CPU-second;
-one-at-a-time `update-v2` ≈ 6,400-7,600 (per-request syscalls dominate). The in-process
-application work alone is ≈ 54 µs CPU per task. uvloop changed the CPU cost per task
-by under 5% here, so it is optional, not a dependency; a Rust core was not needed for
-the ≥ 5,000/s floor.
+`benches/emulator_ceiling.py` on this 2-core machine (shared with other jobs, load 4-14),
+as task round trips per emulator CPU-second: batch poll + pipelined `POST /api/tasks`
+10,000-17,500; one-at-a-time `update-v2` (each answer carrying the next task)
+5,700-8,900. The in-process application work is ≈ 54 µs CPU per task on the v1 path and
+≈ 74 µs on the v2 path; the rest is the event loop's per-request cost, which is why
+unpipelined requests cost about twice as much (user time, not syscalls: ≈ 85 % of the
+CPU is user time). uvloop made no measurable difference here, so it is used when
+importable but is not a dependency; a Rust core was not needed for the 5,000/s floor.
 
 The application is any callable `handle(request)` that returns response bytes, a `Cut`
 (abort the connection, optionally after part of an answer), or an awaitable of either.
