@@ -111,3 +111,16 @@ def test_arbitrary_bodies_get_an_answer_never_a_crash(api: Api, body: bytes) -> 
             assert error["status"] == answer.status_code
             assert not error.get("message", "").startswith(PYTHON_ERRORS), error  # an emulator bug, not a server answer
     assert api.batch_poll("x", timeout=0).status_code == 200
+
+
+def test_head_is_answered_like_get_without_body(api: Api) -> None:
+    answer = api.client.head("/metadata/taskdefs/ghost")
+    assert answer.status_code == 404 and answer.content == b""
+    assert int(answer.headers["content-length"]) > 0
+    assert api.client.head("/metadata/taskdefs").status_code == 200
+
+
+def test_head_on_a_long_poll_has_no_body(api: Api) -> None:
+    answer = api.client.head("/tasks/poll/batch/a", params={"timeout": 50})
+    assert answer.status_code == 200 and answer.content == b""
+    assert api.batch_poll("a").status_code == 200  # the connection is still in step

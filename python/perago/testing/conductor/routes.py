@@ -150,10 +150,6 @@ def _json_body(request: Request, signature: str) -> Any:
         raise json_parse_error(str(error)) from None
 
 
-def _tasks_json(tasks: list[TaskRecord], now_ms: int) -> str:
-    return "[" + ",".join(task.to_json(now_ms) for task in tasks) + "]"
-
-
 class ConductorApp:
     """Routes requests to the engine; one instance per emulated server."""
 
@@ -261,6 +257,10 @@ class ConductorApp:
     def handle(self, request: Request) -> HandlerResult:
         if request.method == "OPTIONS":
             return self._options(request)
+        if request.method == "HEAD":  # Spring answers HEAD like GET, without the body
+            request.method = "GET"
+            reply = self.handle(request)
+            return _headers_only(reply) if isinstance(reply, (bytes, Cut)) else self._headers_only_when_done(reply)
         try:
             route, params = self._route(request)
         except _UnknownPath as unknown:
@@ -305,6 +305,9 @@ class ConductorApp:
                 return _cut(reply, fault)
             return self._cut_when_done(reply, fault)
         return reply
+
+    async def _headers_only_when_done(self, pending: Awaitable[Reply]) -> Reply:
+        return _headers_only(await pending)
 
     async def _cut_when_done(self, pending: Awaitable[Reply], fault: FaultDecision) -> Reply:
         return _cut(await pending, fault)
@@ -635,6 +638,13 @@ class _UnknownPath(Exception):
     def __init__(self, path: str) -> None:
         super().__init__(path)
         self.path = path
+
+
+def _headers_only(reply: Reply) -> Reply:
+    if isinstance(reply, Cut):
+        return reply
+    head, _, _ = reply.partition(b"\r\n\r\n")
+    return head + b"\r\n\r\n"
 
 
 def _cut(reply: Reply, fault: FaultDecision) -> Cut:
