@@ -161,3 +161,9 @@ def test_queue_endpoints_without_task_type_are_500(api: Api) -> None:  # §1.1: 
         answer = api.client.get(path)
         assert answer.status_code == 500
         assert answer.json()["status"] == 500
+
+
+def test_idle_long_polls_leave_no_waiters_behind(api: Api, conductor) -> None:
+    for _ in range(3):
+        assert api.batch_poll("idle", count=1, timeout=120).json() == []
+    assert all(not waiting for waiting in conductor._app._waiters.values())

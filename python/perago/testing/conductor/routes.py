@@ -346,6 +346,9 @@ class ConductorApp:
                 await future
             finally:
                 timer.cancel()
+                waiting = self._waiters.get(name)
+                if waiting is not None and future in waiting:  # woken by the timer, not a push
+                    waiting.remove(future)
             self.engine.process_timers()
             ids.extend(self.engine.collect(name, count - len(ids)))
         return ids
