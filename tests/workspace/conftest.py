@@ -80,6 +80,11 @@ class Repo:
 
 @pytest.fixture()
 def repo(lakefs: Any, tmp_path: Path) -> Repo:
+    return make_repo(lakefs, tmp_path)
+
+
+def make_repo(lakefs: Any, tmp_path: Path) -> Repo:
+    """A fresh repository whose `main` holds a small seeded tree at `initial`."""
     name = f"repo-{next(_repo_numbers)}-{uuid.uuid4().hex[:6]}"
     configuration = lakefs_sdk.Configuration(
         host=lakefs.api_url, username=lakefs.access_key_id, password=lakefs.secret_access_key
@@ -90,7 +95,7 @@ def repo(lakefs: Any, tmp_path: Path) -> Repo:
     )
     client = LakeFSClient(lakefs.url, lakefs.access_key_id, lakefs.secret_access_key)
     scratch = tmp_path / "scratch"
-    scratch.mkdir()
+    scratch.mkdir(exist_ok=True)
     made = Repo(name=name, sdk=sdk, client=client, extra={"scratch": scratch})
     made.initial = made.commit_files(
         "main",
