@@ -54,7 +54,9 @@ def tree_pids(root: int) -> list[int]:
     while frontier:
         parent = frontier.pop()
         try:
-            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+            children = (
+                Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+            )
         except OSError:
             continue
         for child in map(int, children):
@@ -90,7 +92,12 @@ def wait_for(what: str, condition: Callable[[], Any], timeout: float = 120) -> A
 def measure_perago(jobs: int, idle_seconds: float, kills: int) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="perago-bench-supervisor-"))
     journal = work / "journal.jsonl"
-    env = dict(os.environ, TEST_JOURNAL=str(journal), TEST_WORKSPACE_ROOT=str(work / "root"), TEST_TASKS="[]")
+    env = dict(
+        os.environ,
+        TEST_JOURNAL=str(journal),
+        TEST_WORKSPACE_ROOT=str(work / "root"),
+        TEST_TASKS="[]",
+    )
     settings = {
         "workspace_root": str(work / "root"),
         "worker_id_prefix": "bench",
@@ -104,30 +111,52 @@ def measure_perago(jobs: int, idle_seconds: float, kills: int) -> dict[str, floa
     def events(name: str) -> list[dict[str, Any]]:
         if not journal.exists():
             return []
-        return [e for e in map(json.loads, journal.read_text().splitlines()) if e["event"] == name]
+        return [
+            e
+            for e in map(json.loads, journal.read_text().splitlines())
+            if e["event"] == name
+        ]
 
     launched = time.monotonic()
     supervisor = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "supervisor" / "launch.py"), str(work / "settings.json")],
+        [
+            sys.executable,
+            str(REPO / "tests" / "supervisor" / "launch.py"),
+            str(work / "settings.json"),
+        ],
         stderr=(work / "stderr.log").open("wb"),
     )
     try:
-        ready = wait_for("all executors ready", lambda: (e := events("executor_ready")) and len(e) >= jobs and e)
+        ready = wait_for(
+            "all executors ready",
+            lambda: (e := events("executor_ready")) and len(e) >= jobs and e,
+        )
         start = max(e["time"] for e in ready) - launched
         time.sleep(1.0)  # let the boot settle before the idle window
         supervisor_cpu, tree_cpu = idle_cpu(supervisor.pid, idle_seconds)
         restarts, boots = [], []
         for slot in range(1, kills + 1):
             worker = f"bench{slot:04d}"
-            victim = next(e for e in events("executor_ready") if e["worker_id"] == worker)
+            victim = next(
+                e for e in events("executor_ready") if e["worker_id"] == worker
+            )
             killed = time.monotonic()
             os.kill(victim["pid"], signal.SIGKILL)
             back = wait_for(
                 f"{worker} to come back",
-                lambda w=worker: [e for e in events("executor_ready") if e["worker_id"] == w and e["generation"] == 2],
+                lambda w=worker: [
+                    e
+                    for e in events("executor_ready")
+                    if e["worker_id"] == w and e["generation"] == 2
+                ],
             )[0]
             restarts.append(back["time"] - killed - BACKOFF_SECONDS)
-            boots.append(wait_for(f"{worker}'s ready record", lambda w=worker: replacement_boot(work / "stderr.log", w)))
+            boots.append(
+                wait_for(
+                    f"{worker}'s ready record",
+                    lambda w=worker: replacement_boot(work / "stderr.log", w),
+                )
+            )
         supervisor.send_signal(signal.SIGTERM)
         supervisor.wait(timeout=60)
     finally:
@@ -167,8 +196,16 @@ def executor_started_records(log_root: Path) -> list[dict[str, Any]]:
             except (ValueError, KeyError):
                 continue
             worker = record["extra"].get("worker_id", "")
-            if record["message"] == "process executor started" and not worker.endswith("Broker"):
-                records.append({"worker_id": worker, "pid": record["process"]["id"], "time": record["time"]["timestamp"]})
+            if record["message"] == "process executor started" and not worker.endswith(
+                "Broker"
+            ):
+                records.append(
+                    {
+                        "worker_id": worker,
+                        "pid": record["process"]["id"],
+                        "time": record["time"]["timestamp"],
+                    }
+                )
     return records
 
 
@@ -179,31 +216,59 @@ def first_start_per_pid(records: list[dict[str, Any]]) -> dict[int, dict[str, An
     return by_pid
 
 
-def measure_perago061(jobs: int, idle_seconds: float, kills: int) -> dict[str, float] | None:
+def measure_perago061(
+    jobs: int, idle_seconds: float, kills: int
+) -> dict[str, float] | None:
     if not PEER_PERAGO.exists():
-        print("perago 0.6.1 column skipped: run `make peers` to build .peers/perago061", file=sys.stderr)
+        print(
+            "perago 0.6.1 column skipped: run `make peers` to build .peers/perago061",
+            file=sys.stderr,
+        )
         return None
     sys.path.insert(0, str(REPO / "python"))
     import httpx
-
     from perago.testing.conductor import ConductorEmulator
 
     work = Path(tempfile.mkdtemp(prefix="perago061-bench-supervisor-"))
     shutil.copy(PEER_MODULE, work / "peer_add_one.py")
     log_root = work / "logs"
-    env = {**os.environ, "PYTHONPATH": str(work), "PERAGO_WORKSPACE_ROOT": str(work / "ws"), "PERAGO_LOG_ROOT": str(log_root)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(work),
+        "PERAGO_WORKSPACE_ROOT": str(work / "ws"),
+        "PERAGO_LOG_ROOT": str(log_root),
+    }
     env.pop("VIRTUAL_ENV", None)
-    subprocess.run([str(PEER_PERAGO), "extract", "peer_add_one", "-o", str(work / "taskdef.json")], check=True, env=env, cwd=work,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(PEER_PERAGO), "extract", "peer_add_one", "-o", str(work / "taskdef.json")],
+        check=True,
+        env=env,
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+    )
     with ConductorEmulator() as conductor:
-        httpx.post(f"{conductor.url}/metadata/taskdefs", json=[json.loads((work / "taskdef.json").read_text())]).raise_for_status()
+        httpx.post(
+            f"{conductor.url}/metadata/taskdefs",
+            json=[json.loads((work / "taskdef.json").read_text())],
+        ).raise_for_status()
         env["CONDUCTOR_SERVER_URL"] = conductor.url
         launched = time.time()
-        supervisor = subprocess.Popen([str(PEER_PERAGO), "start", "peer_add_one", "-j", str(jobs)], env=env, cwd=work,
-                                      stdout=subprocess.DEVNULL, stderr=(work / "stderr.log").open("wb"), start_new_session=True)
+        supervisor = subprocess.Popen(
+            [str(PEER_PERAGO), "start", "peer_add_one", "-j", str(jobs)],
+            env=env,
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=(work / "stderr.log").open("wb"),
+            start_new_session=True,
+        )
         try:
             started = wait_for(
-                "0.6.1 executors ready", lambda: (r := first_start_per_pid(executor_started_records(log_root))) and len(r) >= jobs and r
+                "0.6.1 executors ready",
+                lambda: (
+                    (r := first_start_per_pid(executor_started_records(log_root)))
+                    and len(r) >= jobs
+                    and r
+                ),
             )
             start = max(r["time"] for r in started.values()) - launched
             time.sleep(1.0)
@@ -211,13 +276,18 @@ def measure_perago061(jobs: int, idle_seconds: float, kills: int) -> dict[str, f
             restarts = []
             for slot in range(1, kills + 1):
                 worker = f"peeraddone{slot:04d}"
-                victim = next(r for r in started.values() if r["worker_id"].lower() == worker)
+                victim = next(
+                    r for r in started.values() if r["worker_id"].lower() == worker
+                )
                 killed = time.time()
                 os.kill(victim["pid"], signal.SIGKILL)
                 back = wait_for(
                     f"0.6.1 {worker} to come back",
                     lambda w=worker, old=victim["pid"]: [
-                        r for r in first_start_per_pid(executor_started_records(log_root)).values()
+                        r
+                        for r in first_start_per_pid(
+                            executor_started_records(log_root)
+                        ).values()
                         if r["worker_id"].lower() == w and r["pid"] != old
                     ],
                 )[0]
@@ -227,7 +297,12 @@ def measure_perago061(jobs: int, idle_seconds: float, kills: int) -> dict[str, f
             os.killpg(supervisor.pid, signal.SIGKILL)
             supervisor.wait()
             shutil.rmtree(work, ignore_errors=True)
-    return {"idle_supervisor": supervisor_cpu, "idle_tree": tree_cpu, "restart": statistics.median(restarts), "start": start}
+    return {
+        "idle_supervisor": supervisor_cpu,
+        "idle_tree": tree_cpu,
+        "restart": statistics.median(restarts),
+        "start": start,
+    }
 
 
 def main() -> None:
@@ -238,7 +313,11 @@ def main() -> None:
     parser.add_argument("--skip-peer", action="store_true", help="measure perago only")
     args = parser.parse_args()
     ours = measure_perago(args.jobs, args.idle_seconds, args.kills)
-    peer = None if args.skip_peer else measure_perago061(args.jobs, args.idle_seconds, args.kills)
+    peer = (
+        None
+        if args.skip_peer
+        else measure_perago061(args.jobs, args.idle_seconds, args.kills)
+    )
     rows = [
         ("idle CPU, supervisor (% of a core)", "idle_supervisor", "{:.3f}"),
         ("idle CPU, whole tree (% of a core)", "idle_tree", "{:.3f}"),
@@ -246,16 +325,26 @@ def main() -> None:
         ("  of which not the new interpreter's boot (s)", "restart_overhead", "{:.3f}"),
         ("start -> all executors ready (s)", "start", "{:.3f}"),
     ]
-    print(f"supervisor at -j {args.jobs}, idle window {args.idle_seconds:.0f} s, median of {args.kills} kills")
+    print(
+        f"supervisor at -j {args.jobs}, idle window {args.idle_seconds:.0f} s, median of {args.kills} kills"
+    )
     print(f"{'':46} {'perago':>10} {'0.6.1':>10} {'0.6.1/perago':>13}")
     for label, key, fmt in rows:
         mine = ours[key]
         theirs = "-" if peer is None or key not in peer else fmt.format(peer[key])
-        ratio = "-" if peer is None or key not in peer or mine <= 0 else f"{peer[key] / mine:.1f}x"
+        ratio = (
+            "-"
+            if peer is None or key not in peer or mine <= 0
+            else f"{peer[key] / mine:.1f}x"
+        )
         print(f"{label:46} {fmt.format(mine):>10} {theirs:>10} {ratio:>13}")
     tick = 100 / TICKS / args.idle_seconds
-    print(f"(CPU is counted in clock ticks: 0.000 means less than one tick, {tick:.3f} % over this window;")
-    print(" 0.6.1 forks its executors from the already-imported supervisor, perago execs a fresh interpreter)")
+    print(
+        f"(CPU is counted in clock ticks: 0.000 means less than one tick, {tick:.3f} % over this window;"
+    )
+    print(
+        " 0.6.1 forks its executors from the already-imported supervisor, perago execs a fresh interpreter)"
+    )
 
 
 if __name__ == "__main__":

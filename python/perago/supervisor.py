@@ -68,15 +68,25 @@ class SupervisorSettings:
         count = self.process_count
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise RuntimeConfigError("worker process count must be at least 1")
-        prefix = self.worker_id_prefix.strip() if isinstance(self.worker_id_prefix, str) else ""
+        prefix = (
+            self.worker_id_prefix.strip()
+            if isinstance(self.worker_id_prefix, str)
+            else ""
+        )
         if not prefix:
             raise RuntimeConfigError("PERAGO_WORKER_ID_PREFIX must not be empty")
         if not _PREFIX.fullmatch(prefix):
-            raise RuntimeConfigError("PERAGO_WORKER_ID_PREFIX must contain only ASCII letters and digits")
+            raise RuntimeConfigError(
+                "PERAGO_WORKER_ID_PREFIX must contain only ASCII letters and digits"
+            )
         object.__setattr__(self, "worker_id_prefix", prefix)
         for name in ("broker_command", "executor_command"):
             command = getattr(self, name)
-            if isinstance(command, str) or not command or not all(isinstance(part, str) for part in command):
+            if (
+                isinstance(command, str)
+                or not command
+                or not all(isinstance(part, str) for part in command)
+            ):
                 raise RuntimeConfigError(f"{name} must be a non-empty list of strings")
         for name in ("gc_ttl", "gc_interval", "backoff_unit", "healthy_after"):
             if getattr(self, name) < timedelta(0):
@@ -84,12 +94,20 @@ class SupervisorSettings:
         if self.gc_interval <= timedelta(0):
             raise RuntimeConfigError("PERAGO_WORKSPACE_GC_INTERVAL must be positive")
         if self.force_kill_after is not None and self.force_kill_after <= timedelta(0):
-            raise RuntimeConfigError("PERAGO_SHUTDOWN_FORCE_KILL_AFTER must be positive")
+            raise RuntimeConfigError(
+                "PERAGO_SHUTDOWN_FORCE_KILL_AFTER must be positive"
+            )
         if self.boot_failure_limit < 1:
             raise RuntimeConfigError("boot_failure_limit must be at least 1")
-        bad = [key for key, value in self.env.items() if not isinstance(key, str) or not isinstance(value, str)]
+        bad = [
+            key
+            for key, value in self.env.items()
+            if not isinstance(key, str) or not isinstance(value, str)
+        ]
         if bad:
-            raise RuntimeConfigError(f"child environment must map str to str; bad entries: {bad[:3]}")
+            raise RuntimeConfigError(
+                f"child environment must map str to str; bad entries: {bad[:3]}"
+            )
 
 
 def supervise(settings: SupervisorSettings) -> _core.SupervisorOutcome:
@@ -118,7 +136,9 @@ def supervise(settings: SupervisorSettings) -> _core.SupervisorOutcome:
     )
 
 
-def report_outcome(outcome: _core.SupervisorOutcome, stream: TextIO | None = None) -> int:
+def report_outcome(
+    outcome: _core.SupervisorOutcome, stream: TextIO | None = None
+) -> int:
     """Print an `error:` line (and the failing child's last stderr lines) unless the stop was clean."""
     out = sys.stderr if stream is None else stream
     if outcome.exit_code != 0:

@@ -8,24 +8,30 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
-from conftest import Runtime
-
 from perago import _core
 from perago.errors import RuntimeConfigError
 from perago.supervisor import SupervisorSettings, report_outcome
+from supervisor_harness import Runtime
 
 
-def test_fence_request_is_answered_on_the_slot_socket_and_can_time_out(start_runtime) -> None:
+def test_fence_request_is_answered_on_the_slot_socket_and_can_time_out(
+    start_runtime,
+) -> None:
     runtime: Runtime = start_runtime(
         process_count=2,
         tasks=[{"fence": "task-7"}, {"fence": "ignore me", "fence_timeout": 0.3}],
     )
     completes = runtime.wait_event("complete", count=2)
     fences = sorted(c["result"]["fence"] for c in completes)
-    assert fences[0] == "TimeoutError: broker did not answer the fence request for dispatch 2"
+    assert (
+        fences[0]
+        == "TimeoutError: broker did not answer the fence request for dispatch 2"
+    )
     assert fences[1] == "fresh copy of task-7"
-    assert sorted(e["request"] for e in runtime.events("fence_request")) == ["ignore me", "task-7"]
+    assert sorted(e["request"] for e in runtime.events("fence_request")) == [
+        "ignore me",
+        "task-7",
+    ]
     runtime.send(signal.SIGTERM)
     assert runtime.exit_code() == 0
 
@@ -49,15 +55,29 @@ def settings(**overrides: object) -> SupervisorSettings:
         ({"process_count": 0}, "worker process count must be at least 1"),
         ({"process_count": True}, "worker process count must be at least 1"),
         ({"worker_id_prefix": "  "}, "PERAGO_WORKER_ID_PREFIX must not be empty"),
-        ({"worker_id_prefix": "feat-1"}, "PERAGO_WORKER_ID_PREFIX must contain only ASCII letters and digits"),
-        ({"executor_command": "python -m perago.executor"}, "executor_command must be a non-empty list of strings"),
+        (
+            {"worker_id_prefix": "feat-1"},
+            "PERAGO_WORKER_ID_PREFIX must contain only ASCII letters and digits",
+        ),
+        (
+            {"executor_command": "python -m perago.executor"},
+            "executor_command must be a non-empty list of strings",
+        ),
         ({"broker_command": []}, "broker_command must be a non-empty list of strings"),
-        ({"gc_interval": timedelta(0)}, "PERAGO_WORKSPACE_GC_INTERVAL must be positive"),
-        ({"force_kill_after": timedelta(0)}, "PERAGO_SHUTDOWN_FORCE_KILL_AFTER must be positive"),
+        (
+            {"gc_interval": timedelta(0)},
+            "PERAGO_WORKSPACE_GC_INTERVAL must be positive",
+        ),
+        (
+            {"force_kill_after": timedelta(0)},
+            "PERAGO_SHUTDOWN_FORCE_KILL_AFTER must be positive",
+        ),
         ({"env": {"A": 1}}, "child environment must map str to str"),
     ],
 )
-def test_settings_are_validated_before_anything_starts(overrides: dict[str, object], message: str) -> None:
+def test_settings_are_validated_before_anything_starts(
+    overrides: dict[str, object], message: str
+) -> None:
     with pytest.raises(RuntimeConfigError, match=message):
         settings(**overrides)
 
@@ -66,12 +86,19 @@ def test_prefix_is_stripped() -> None:
     assert settings(worker_id_prefix=" feat ").worker_id_prefix == "feat"
 
 
-def test_outside_the_supervisor_the_channels_say_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_outside_the_supervisor_the_channels_say_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("PERAGO_SLOT_FD", raising=False)
-    with pytest.raises(RuntimeConfigError, match="PERAGO_SLOT_FD is not set; was this process started by the perago supervisor"):
+    with pytest.raises(
+        RuntimeConfigError,
+        match="PERAGO_SLOT_FD is not set; was this process started by the perago supervisor",
+    ):
         _core.ExecutorChannel.from_env()
     monkeypatch.setenv("PERAGO_CONTROL_FD", "0")
-    with pytest.raises(RuntimeConfigError, match="PERAGO_CONTROL_FD=0 is not an open socket"):
+    with pytest.raises(
+        RuntimeConfigError, match="PERAGO_CONTROL_FD=0 is not an open socket"
+    ):
         _core.BrokerControl.from_env()
 
 
@@ -79,7 +106,7 @@ def test_clean_outcome_prints_nothing(capsys: pytest.CaptureFixture[str]) -> Non
     class Outcome:
         exit_code = 0
         message = "stopped by SIGTERM"
-        stderr_tail: list[str] = []
+        stderr_tail = ()
 
     assert report_outcome(Outcome()) == 0  # type: ignore[arg-type]
     assert capsys.readouterr().err == ""
@@ -100,13 +127,29 @@ def test_perago_start_plan_maps_to_supervisor_settings(tmp_path: Path) -> None:
         workspace_gc_interval=timedelta(minutes=5),
         shutdown_force_kill_after=timedelta(seconds=40),
     )
-    plan = StartPlan("app.workers.features_build", config, task=None, execution_mode="process")  # type: ignore[arg-type]
+    plan = StartPlan(
+        "app.workers.features_build", config, task=None, execution_mode="process"
+    )  # type: ignore[arg-type]
     mapped = settings_for_plan(plan, processes=8)
-    assert (mapped.workspace_root, mapped.worker_id_prefix, mapped.process_count) == (tmp_path / "ws", "featuresBuild", 8)
-    assert mapped.executor_command[1:] == ["-m", "perago.executor", "app.workers.features_build"]
-    assert mapped.broker_command[1:] == ["-m", "perago.broker", "app.workers.features_build"]
+    assert (mapped.workspace_root, mapped.worker_id_prefix, mapped.process_count) == (
+        tmp_path / "ws",
+        "featuresBuild",
+        8,
+    )
+    assert mapped.executor_command[1:] == [
+        "-m",
+        "perago.executor",
+        "app.workers.features_build",
+    ]
+    assert mapped.broker_command[1:] == [
+        "-m",
+        "perago.broker",
+        "app.workers.features_build",
+    ]
     assert (mapped.gc_ttl, mapped.gc_interval, mapped.force_kill_after) == (
-        timedelta(hours=2), timedelta(minutes=5), timedelta(seconds=40)
+        timedelta(hours=2),
+        timedelta(minutes=5),
+        timedelta(seconds=40),
     )
 
 
@@ -126,4 +169,6 @@ def test_supervisor_refuses_to_run_outside_the_main_thread() -> None:
     thread = threading.Thread(target=run)
     thread.start()
     thread.join()
-    assert [str(e) for e in errors] == ["perago's supervisor must run in the main thread"]
+    assert [str(e) for e in errors] == [
+        "perago's supervisor must run in the main thread"
+    ]

@@ -6,20 +6,22 @@ from __future__ import annotations
 import os
 import select
 import signal
-import time
 from datetime import datetime
 
 import pytest
-
-from conftest import Runtime, pid_alive
+from supervisor_harness import Runtime, pid_alive
 
 
 def child_pids(runtime: Runtime) -> list[int]:
-    return [e["pid"] for e in runtime.events("executor_ready")] + [e["pid"] for e in runtime.events("broker_ready")]
+    return [e["pid"] for e in runtime.events("executor_ready")] + [
+        e["pid"] for e in runtime.events("broker_ready")
+    ]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_stop_signal_with_a_task_in_flight_lets_it_finish(start_runtime, signum: int) -> None:
+def test_stop_signal_with_a_task_in_flight_lets_it_finish(
+    start_runtime, signum: int
+) -> None:
     runtime: Runtime = start_runtime(process_count=2, tasks=[{"sleep": 1.5}])
     runtime.wait_all_ready(2)
     started = runtime.wait_event("task_started")[0]
@@ -27,12 +29,18 @@ def test_stop_signal_with_a_task_in_flight_lets_it_finish(start_runtime, signum:
     assert runtime.exit_code() == 0
     events = [e["event"] for e in runtime.events()]
     assert "complete" in events
-    assert events.index("drain") < events.index("complete") < events.index("broker_drained")
+    assert (
+        events.index("drain")
+        < events.index("complete")
+        < events.index("broker_drained")
+    )
     complete = runtime.events("complete")[0]
     assert complete["dispatch_id"] == started["dispatch_id"]
     assert complete["result"]["status"] == "COMPLETED"
     assert not runtime.events("task_failed")
-    assert not runtime.logs("force-killing worker process after shutdown drain deadline")
+    assert not runtime.logs(
+        "force-killing worker process after shutdown drain deadline"
+    )
 
 
 def test_executor_signalled_directly_finishes_its_task_first(start_runtime) -> None:
@@ -49,13 +57,19 @@ def test_executor_signalled_directly_finishes_its_task_first(start_runtime) -> N
 
 def test_force_kill_deadline_is_one_global_deadline(start_runtime) -> None:
     runtime: Runtime = start_runtime(
-        process_count=3, executor_env={"TEST_EXECUTOR_MODE": "hang_on_stop"}, force_kill_after=1.0
+        process_count=3,
+        executor_env={"TEST_EXECUTOR_MODE": "hang_on_stop"},
+        force_kill_after=1.0,
     )
     runtime.wait_all_ready(3)
     runtime.send(signal.SIGTERM)
     assert runtime.exit_code() == 0
     kills = runtime.logs("force-killing worker process after shutdown drain deadline")
-    assert sorted(k["worker_id"] for k in kills) == ["testWorker0001", "testWorker0002", "testWorker0003"]
+    assert sorted(k["worker_id"] for k in kills) == [
+        "testWorker0001",
+        "testWorker0002",
+        "testWorker0003",
+    ]
     assert {k["phase"] for k in kills} == {"shutdown-force-kill"}
     assert {k["deadline_seconds"] for k in kills} == {1.0}
     assert all(k["pid"] for k in kills)
@@ -67,7 +81,9 @@ def test_force_kill_deadline_is_one_global_deadline(start_runtime) -> None:
 
 
 def test_second_sigint_stops_now(start_runtime) -> None:
-    runtime: Runtime = start_runtime(process_count=2, executor_env={"TEST_EXECUTOR_MODE": "hang_on_stop"})
+    runtime: Runtime = start_runtime(
+        process_count=2, executor_env={"TEST_EXECUTOR_MODE": "hang_on_stop"}
+    )
     runtime.wait_all_ready(2)
     runtime.send(signal.SIGINT)
     runtime.wait_log("draining process runtime")
@@ -103,21 +119,28 @@ def test_sigkilled_supervisor_leaves_no_child_behind(start_runtime) -> None:
             os.close(fd)
 
 
-def test_executor_signalled_during_boot_runs_its_handler_instead_of_dying(start_runtime) -> None:
+def test_executor_signalled_during_boot_runs_its_handler_instead_of_dying(
+    start_runtime,
+) -> None:
     # Children start with SIGINT/SIGTERM blocked until their handlers are installed (W12):
     # a Ctrl-C during boot is held, then handled — never a death by signal.
     runtime: Runtime = start_runtime(process_count=1)
     executor = runtime.wait_until(
         "the executor to be spawned",
-        lambda: [r for r in runtime.logs("worker process started") if r["role"] == "executor"],
+        lambda: [
+            r for r in runtime.logs("worker process started") if r["role"] == "executor"
+        ],
     )[0]
     os.kill(executor["pid"], signal.SIGINT)  # still importing Python at this point
     runtime.wait_event("executor_signal", signal=signal.SIGINT)
     # It stopped because it was asked to: a clean exit, restarted without climbing the backoff.
     clean = runtime.wait_log("worker process exited cleanly; restarting")[0]
-    assert (clean["pid"], clean["exit_code"], clean["signal"]) == (executor["pid"], 0, None)
+    assert (clean["pid"], clean["exit_code"], clean["signal"]) == (
+        executor["pid"],
+        0,
+        None,
+    )
     runtime.wait_event("executor_ready", generation=2)
     assert not runtime.logs("worker process exited; restarting")
     runtime.send(signal.SIGTERM)
     assert runtime.exit_code() == 0
-

@@ -10,30 +10,48 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from perago import _core
 
-VALID_META = {"owner_worker_id": "w0001", "owner_pid": 4242, "owner_token": "t", "execution_id": "e",
-              "started_at": "2020-01-01T00:00:00+00:00"}
+VALID_META = {
+    "owner_worker_id": "w0001",
+    "owner_pid": 4242,
+    "owner_token": "t",
+    "execution_id": "e",
+    "started_at": "2020-01-01T00:00:00+00:00",
+}
 META_VARIANTS = {
     "valid": json.dumps(VALID_META),
     "live_owner": json.dumps({**VALID_META, "owner_pid": os.getpid()}),
     "garbage": "{not json",
     "array": "[1, 2]",
-    "missing_pid": json.dumps({k: v for k, v in VALID_META.items() if k != "owner_pid"}),
+    "missing_pid": json.dumps(
+        {k: v for k, v in VALID_META.items() if k != "owner_pid"}
+    ),
     "absent": None,
 }
-ENTRY_KINDS = ["attempt", "attempt_file", "attempt_symlink", "foreign_dir", "foreign_file"]
+ENTRY_KINDS = [
+    "attempt",
+    "attempt_file",
+    "attempt_symlink",
+    "foreign_dir",
+    "foreign_file",
+]
 
 entries = st.lists(
-    st.tuples(st.sampled_from(ENTRY_KINDS), st.sampled_from(sorted(META_VARIANTS)), st.booleans()),
+    st.tuples(
+        st.sampled_from(ENTRY_KINDS),
+        st.sampled_from(sorted(META_VARIANTS)),
+        st.booleans(),
+    ),
     max_size=12,
 )
 
 
 @settings(max_examples=60, deadline=None)
 @given(entries)
-def test_a_pass_removes_exactly_the_abandoned_attempts(layout: list[tuple[str, str, bool]]) -> None:
+def test_a_pass_removes_exactly_the_abandoned_attempts(
+    layout: list[tuple[str, str, bool]],
+) -> None:
     with tempfile.TemporaryDirectory() as base:
         root, outside = Path(base) / "root", Path(base) / "outside"
         root.mkdir()
@@ -68,7 +86,9 @@ def test_a_pass_removes_exactly_the_abandoned_attempts(layout: list[tuple[str, s
                 path.write_text("keep")
                 expected_kept.add(path)
 
-        removed = _core.collect_attempt_workspaces(root, active_owners={("w0001", os.getpid())})
+        removed = _core.collect_attempt_workspaces(
+            root, active_owners={("w0001", os.getpid())}
+        )
 
         assert set(removed) == expected_removed
         assert all(not path.exists() for path in expected_removed)

@@ -6,7 +6,7 @@ import os
 import signal
 from pathlib import Path
 
-from conftest import Runtime, pid_alive
+from supervisor_harness import Runtime, pid_alive
 
 
 def socket_fds(pid: int) -> int:
@@ -14,22 +14,43 @@ def socket_fds(pid: int) -> int:
     return sum(1 for fd in fd_dir.iterdir() if os.readlink(fd).startswith("socket:"))
 
 
-def test_all_children_start_with_worker_ids_titles_and_only_their_own_sockets(start_runtime) -> None:
+def test_all_children_start_with_worker_ids_titles_and_only_their_own_sockets(
+    start_runtime,
+) -> None:
     runtime: Runtime = start_runtime(process_count=3)
     runtime.wait_all_ready(3)
     ready = runtime.events("executor_ready")
-    assert sorted(e["worker_id"] for e in ready) == ["testWorker0001", "testWorker0002", "testWorker0003"]
+    assert sorted(e["worker_id"] for e in ready) == [
+        "testWorker0001",
+        "testWorker0002",
+        "testWorker0003",
+    ]
     assert {e["generation"] for e in ready} == {1}
     for event in ready:
-        cmdline = Path(f"/proc/{event['pid']}/cmdline").read_bytes().split(b"\0")[0].decode()
+        cmdline = (
+            Path(f"/proc/{event['pid']}/cmdline").read_bytes().split(b"\0")[0].decode()
+        )
         assert cmdline == f"perago executor {event['worker_id']}"
-        assert socket_fds(event["pid"]) == 1, "an executor holds its own slot socket and nothing else"
+        assert socket_fds(event["pid"]) == 1, (
+            "an executor holds its own slot socket and nothing else"
+        )
     broker_pid = runtime.events("broker_ready")[0]["pid"]
-    assert Path(f"/proc/{broker_pid}/cmdline").read_bytes().startswith(b"perago broker testWorkerBroker")
+    assert (
+        Path(f"/proc/{broker_pid}/cmdline")
+        .read_bytes()
+        .startswith(b"perago broker testWorkerBroker")
+    )
     runtime.wait_event("slot_socket", count=3)
-    assert socket_fds(broker_pid) == 1 + 3, "the broker holds the control socket and one end per slot"
+    assert socket_fds(broker_pid) == 1 + 3, (
+        "the broker holds the control socket and one end per slot"
+    )
     started = runtime.logs("worker process started")
-    assert [r["worker_id"] for r in started] == ["testWorkerBroker", "testWorker0001", "testWorker0002", "testWorker0003"]
+    assert [r["worker_id"] for r in started] == [
+        "testWorkerBroker",
+        "testWorker0001",
+        "testWorker0002",
+        "testWorker0003",
+    ]
 
     runtime.send(signal.SIGTERM)
     assert runtime.exit_code() == 0

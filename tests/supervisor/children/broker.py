@@ -18,9 +18,8 @@ import sys
 import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
-import journal  # noqa: E402
-
-from perago import _core  # noqa: E402
+import journal
+from perago import _core
 
 MODE = os.environ.get("TEST_BROKER_MODE", "normal")
 drain_requested = False
@@ -34,7 +33,9 @@ def on_signal(signum: int, frame: object) -> None:
 def main() -> int:
     global drain_requested
     if MODE == "boot_error":
-        sys.stderr.write("broker cannot start: CONDUCTOR_SERVER_URL is required for perago start\n")
+        sys.stderr.write(
+            "broker cannot start: CONDUCTOR_SERVER_URL is required for perago start\n"
+        )
         return 1
     control = _core.BrokerControl.from_env()
     signal.signal(signal.SIGTERM, on_signal)
@@ -59,8 +60,15 @@ def main() -> int:
             if slot in in_flight:
                 continue
             task = tasks.pop(0)
-            endpoints[slot].send_assign(next_dispatch, uuid.uuid4().hex, json.dumps(task).encode())
-            journal.record("assigned", slot=slot, generation=generations[slot], dispatch_id=next_dispatch)
+            endpoints[slot].send_assign(
+                next_dispatch, uuid.uuid4().hex, json.dumps(task).encode()
+            )
+            journal.record(
+                "assigned",
+                slot=slot,
+                generation=generations[slot],
+                dispatch_id=next_dispatch,
+            )
             in_flight[slot] = next_dispatch
             next_dispatch += 1
 
@@ -83,18 +91,34 @@ def main() -> int:
                         ready.discard(message.slot)
                         endpoints[message.slot] = message.endpoint
                         generations[message.slot] = message.generation
-                        selector.register(message.endpoint.fileno(), selectors.EVENT_READ, message.slot)
-                        journal.record("slot_socket", slot=message.slot, generation=message.generation,
-                                       worker_id=message.worker_id)
+                        selector.register(
+                            message.endpoint.fileno(),
+                            selectors.EVENT_READ,
+                            message.slot,
+                        )
+                        journal.record(
+                            "slot_socket",
+                            slot=message.slot,
+                            generation=message.generation,
+                            worker_id=message.worker_id,
+                        )
                     elif isinstance(message, _core.ExecutorExited):
-                        journal.record("executor_exited", slot=message.slot, generation=message.generation,
-                                       worker_id=message.worker_id, exit_code=message.exit_code,
-                                       signal=message.signal)
+                        journal.record(
+                            "executor_exited",
+                            slot=message.slot,
+                            generation=message.generation,
+                            worker_id=message.worker_id,
+                            exit_code=message.exit_code,
+                            signal=message.signal,
+                        )
                         if message.generation == generations.get(message.slot):
                             ready.discard(message.slot)
                             if message.slot in in_flight:
-                                journal.record("task_failed", slot=message.slot,
-                                               dispatch_id=in_flight.pop(message.slot))
+                                journal.record(
+                                    "task_failed",
+                                    slot=message.slot,
+                                    dispatch_id=in_flight.pop(message.slot),
+                                )
                     elif isinstance(message, _core.Drain):
                         journal.record("drain")
                         drain_requested = True
@@ -107,19 +131,32 @@ def main() -> int:
                 message = endpoints[slot].recv(timeout=0)
                 if isinstance(message, _core.Ready):
                     ready.add(slot)
-                    journal.record("executor_ready_frame", slot=slot, generation=message.generation)
+                    journal.record(
+                        "executor_ready_frame", slot=slot, generation=message.generation
+                    )
                     if MODE == "exit_after_ready" and len(ready) == process_count:
                         journal.record("broker_exit_on_purpose")
                         return 1
                 elif isinstance(message, _core.Complete):
-                    journal.record("complete", slot=slot, dispatch_id=message.dispatch_id,
-                                   result=json.loads(message.result))
+                    journal.record(
+                        "complete",
+                        slot=slot,
+                        dispatch_id=message.dispatch_id,
+                        result=json.loads(message.result),
+                    )
                     in_flight.pop(slot, None)
                 elif isinstance(message, _core.FenceRequest):
                     request = message.request.decode()
-                    journal.record("fence_request", slot=slot, dispatch_id=message.dispatch_id, request=request)
+                    journal.record(
+                        "fence_request",
+                        slot=slot,
+                        dispatch_id=message.dispatch_id,
+                        request=request,
+                    )
                     if request != "ignore me":
-                        endpoints[slot].send_fence_reply(message.dispatch_id, f"fresh copy of {request}".encode())
+                        endpoints[slot].send_fence_reply(
+                            message.dispatch_id, f"fresh copy of {request}".encode()
+                        )
                 elif isinstance(message, _core.Closed):
                     selector.unregister(endpoints[slot].fileno())
                     endpoints.pop(slot).close()

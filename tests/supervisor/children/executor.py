@@ -18,9 +18,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
-import journal  # noqa: E402
-
-from perago import _core  # noqa: E402
+import journal
+from perago import _core
 
 MODE = os.environ.get("TEST_EXECUTOR_MODE", "normal")
 GENERATION = int(os.environ["PERAGO_SLOT_GENERATION"])
@@ -43,7 +42,12 @@ def on_signal(signum: int, frame: object) -> None:
 
 def run_task(channel: _core.ExecutorChannel, assign: _core.Assign) -> None:
     task = json.loads(assign.task)
-    journal.record("task_started", worker_id=WORKER_ID, generation=GENERATION, dispatch_id=assign.dispatch_id)
+    journal.record(
+        "task_started",
+        worker_id=WORKER_ID,
+        generation=GENERATION,
+        dispatch_id=assign.dispatch_id,
+    )
     attempt = None
     if task.get("attempt"):
         attempt = _core.create_attempt_workspace(
@@ -63,15 +67,25 @@ def run_task(channel: _core.ExecutorChannel, assign: _core.Assign) -> None:
     fence = None
     if "fence" in task:
         try:
-            fence = channel.fence(assign.dispatch_id, task["fence"].encode(), timeout=task.get("fence_timeout")).decode()
+            fence = channel.fence(
+                assign.dispatch_id,
+                task["fence"].encode(),
+                timeout=task.get("fence_timeout"),
+            ).decode()
         except TimeoutError as exc:
             fence = f"TimeoutError: {exc}"
     time.sleep(task.get("sleep", 0))
     if attempt is not None:
         _core.remove_attempt_workspace(attempt.dir)
-    result = {"status": "COMPLETED", "outputData": {"slept": task.get("sleep", 0)}, "signalled": stop_requested,
-              "fence": fence}
-    channel.complete(assign.dispatch_id, assign.execution_id, json.dumps(result).encode())
+    result = {
+        "status": "COMPLETED",
+        "outputData": {"slept": task.get("sleep", 0)},
+        "signalled": stop_requested,
+        "fence": fence,
+    }
+    channel.complete(
+        assign.dispatch_id, assign.execution_id, json.dumps(result).encode()
+    )
     journal.record("task_finished", worker_id=WORKER_ID, dispatch_id=assign.dispatch_id)
 
 
@@ -88,7 +102,12 @@ def main() -> int:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
     channel.ready()
-    journal.record("executor_ready", worker_id=WORKER_ID, generation=GENERATION, fd=channel.fileno())
+    journal.record(
+        "executor_ready",
+        worker_id=WORKER_ID,
+        generation=GENERATION,
+        fd=channel.fileno(),
+    )
     crash_at = None if (delay := crash_after()) is None else time.monotonic() + delay
     while not stop_requested:
         timeout = None if crash_at is None else max(0.0, crash_at - time.monotonic())

@@ -11,7 +11,12 @@ def record(event: str, **fields: object) -> None:
     path = os.environ.get("TEST_JOURNAL")
     if not path:
         return
-    line = json.dumps({"event": event, "time": time.monotonic(), "pid": os.getpid(), **fields}) + "\n"
+    line = (
+        json.dumps(
+            {"event": event, "time": time.monotonic(), "pid": os.getpid(), **fields}
+        )
+        + "\n"
+    )
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode())
