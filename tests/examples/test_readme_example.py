@@ -26,7 +26,7 @@ CONFIG_PREFIXES = ("PERAGO_", "CONDUCTOR_", "LAKECTL_", "OTEL_")
 
 
 def readme_blocks(language: str) -> list[str]:
-    section = README.read_text().split("## A task module", 1)[1]
+    section = README.read_text().split("\n## A task module\n", 1)[1].split("\n## ", 1)[0]
     return re.findall(rf"```{language}\n(.*?)```", section, flags=re.DOTALL)
 
 
