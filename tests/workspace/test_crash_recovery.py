@@ -82,3 +82,33 @@ def test_sweeper_removes_only_old_perago_staging_branches(repo: Repo) -> None:
     remaining = set(repo.branches())
     assert {young, "perago-stg-human-made", "feature", "main"} <= remaining and old not in remaining
     assert all(name.startswith(STAGING_PREFIX) for name in (old, young))
+
+
+def test_writable_attempts_sweep_stale_staging_branches_and_read_only_ones_do_not(
+    repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    from perago.errors import PostGuardrailViolation
+    from perago.guards import require_file
+
+    stale = staging_branch_name(PublicationIdentity.of(attempt_snapshot(), uuid.uuid4().hex), now=time.time() - 3 * 86400)
+    repo.create_branch(stale, repo.initial)
+
+    def attempt(name: str, **spec: Any) -> None:
+        attempt_dir = tmp_path / name
+        attempt_dir.mkdir()
+        run_workspace_attempt(
+            workspace={"repository": repo.name, "branch": "main", "refType": "commit", "ref": repo.initial},
+            spec=WorkspaceSpec(prefix="/data", **spec),
+            attempt=attempt_snapshot(),
+            execution_id=uuid.uuid4().hex,
+            attempt_dir=attempt_dir,
+            runtime=runtime,
+            fence=lambda: None,
+            run_body=lambda root: None,
+        )
+
+    attempt("read-only", read_only=True)
+    assert stale in staging_branches(repo)
+    with pytest.raises(PostGuardrailViolation):
+        attempt("failing", post=[require_file("never.txt")])
+    assert staging_branches(repo) == []

@@ -107,10 +107,11 @@ def run_workspace_attempt(
             task_id=identity.task_id,
             execution_id=identity.execution_id,
         )
-        runtime.sweep_if_due(repository)
         return _output(workspace_input, ref, result)
     finally:
         _remove_workspace(root, identity)
+        if not spec.read_only:
+            runtime.sweep_if_due(repository)
 
 
 def _stage_and_publish(
