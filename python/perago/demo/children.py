@@ -16,13 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
+from perago.demo.errors import DemoError
 from perago.testing.conductor.server import READY_LINE
 
 EMULATOR_STOP_SECONDS = 5.0
-
-
-class DemoError(Exception):
-    """The demo cannot go on; `str(exc)` is the message for the `error:` line."""
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from perago.conductor.errors import ConductorTransportError
 from perago.conductor.transport import HttpTransport, ServerAddress
-from perago.demo.children import DemoError
+from perago.demo.errors import DemoError
 
 
 class ConductorAdmin:

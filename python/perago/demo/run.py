@@ -15,7 +15,8 @@ from typing import Any, TextIO
 
 import perago
 from perago.config import DEFAULT_EXECUTION_MODE
-from perago.demo.children import DemoError, EmulatorProcess, RuntimeProcess, tail
+from perago.demo.children import EmulatorProcess, RuntimeProcess, tail
+from perago.demo.errors import DemoError
 from perago.demo.conductor_admin import ConductorAdmin
 from perago.demo.progress import ProgressBar, WorkflowTracker
 from perago.demo.submission import WorkflowSubmitter
