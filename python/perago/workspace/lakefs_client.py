@@ -74,7 +74,11 @@ def _retry_policy() -> urllib3.Retry:
 
 
 class LakeFSClient:
-    """One per executor process, or shared by every thread in thread mode."""
+    """One per executor process, or shared by every thread in thread mode.
+
+    `pool_size` bounds the kept-alive connections; it should cover the task threads times
+    the transfer concurrency, or connections are opened and dropped per transfer.
+    """
 
     def __init__(
         self,
@@ -83,7 +87,7 @@ class LakeFSClient:
         secret_access_key: str,
         *,
         call_timeout_seconds: float = DEFAULT_CALL_TIMEOUT_SECONDS,
-        pool_size: int = 32,
+        pool_size: int = 64,
     ) -> None:
         configuration = lakefs_sdk.Configuration(
             host=normalize_endpoint(endpoint),
