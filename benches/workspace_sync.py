@@ -102,7 +102,9 @@ def prepare_perago(env: dict[str, str], repo: str, branch: str, ref: str, scenar
 
 def prepare_perago061(env: dict[str, str], repo: str, branch: str, ref: str, scenario: str, workdir: Path):  # type: ignore[no-untyped-def]
     from lakefs import Client
-    from perago.execution import _snapshot_workspace  # 0.6.1 hashes the workspace before and after
+    from perago.execution import (
+        _snapshot_workspace,  # 0.6.1 hashes the workspace before and after
+    )
     from perago.lakefs_runtime import LakeFSWorkspaceRuntime
     from perago.models import WorkspaceInput, WorkspaceSpec
 
@@ -168,7 +170,6 @@ def start_emulator(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str
 
 def seed(env: dict[str, str], files: int, kib: int, scratch: Path) -> tuple[str, str]:
     import lakefs_sdk
-
     from perago.workspace.lakefs_client import LakeFSClient
     from perago.workspace.transfer import run_bounded
 
