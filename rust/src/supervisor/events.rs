@@ -143,12 +143,13 @@ impl Supervisor {
         let (running, cause) = {
             let member = &mut self.members[index];
             let ChildState::Running(running) = &mut member.state else { return };
-            let status = match running.process.try_wait() {
-                Ok(Some(status)) => status,
+            let cause = match running.process.try_wait() {
+                Ok(Some(status)) => child::exit_cause(status),
+                // A readable pidfd means it has exited; nothing to do until waitpid agrees.
                 Ok(None) => return,
-                Err(_) => return,
+                // Reaped by someone else (SIGCHLD ignored in this process): status unknown.
+                Err(_) => ExitCause::Code(-1),
             };
-            let cause = child::exit_cause(status);
             let ChildState::Running(running) = std::mem::replace(&mut member.state, ChildState::Stopped) else {
                 unreachable!()
             };
