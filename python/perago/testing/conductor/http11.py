@@ -49,14 +49,30 @@ _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
 class Request:
-    __slots__ = ("method", "path", "query", "headers", "body")
+    """One parsed request. Header values are looked up on demand in the raw head."""
 
-    def __init__(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> None:
+    __slots__ = ("method", "path", "query", "body", "_head", "_lower")
+
+    def __init__(self, method: str, path: str, query: str, head: str, body: bytes) -> None:
         self.method = method
         self.path = path
         self.query = query
-        self.headers = headers
         self.body = body
+        self._head = head
+        self._lower = head.lower()
+
+    def header(self, name: str) -> str | None:
+        """The value of header `name` (case-insensitive), or None."""
+        return _field(self._lower, self._head, f"\r\n{name.lower()}:")
+
+
+def _field(lower: str, head: str, marker: str) -> str | None:
+    start = lower.find(marker)
+    if start < 0:
+        return None
+    start += len(marker)
+    end = head.find("\r", start)
+    return head[start : end if end >= 0 else len(head)].strip()
 
 
 class BadHttp(Exception):
@@ -174,27 +190,28 @@ class HttpProtocol(asyncio.Protocol):
             if len(buffer) > MAX_HEAD_BYTES:
                 raise BadHttp("request head too large")
             return None
-        lines = buffer[:end].decode("latin-1").split("\r\n")
+        head = buffer[:end].decode("latin-1")
+        line_end = head.find("\r\n")
+        request_line = head if line_end < 0 else head[:line_end]
         try:
-            method, target, version = lines[0].split(" ")
+            method, target, version = request_line.split(" ")
         except ValueError:
-            raise BadHttp(f"malformed request line {lines[0][:100]!r}") from None
+            raise BadHttp(f"malformed request line {request_line[:100]!r}") from None
         if not version.startswith("HTTP/1."):
             raise BadHttp(f"unsupported protocol {version[:20]!r}")
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise BadHttp(f"malformed header line {line[:100]!r}")
-            headers[name.strip().lower()] = value.strip()
+        if line_end >= 0:
+            for line in head[line_end + 2 :].split("\r\n"):
+                if ":" not in line:
+                    raise BadHttp(f"malformed header line {line[:100]!r}")
+        lower = head.lower()
         body_start = end + 4
-        if headers.get("transfer-encoding", "").lower() == "chunked":
+        if (_field(lower, head, "\r\ntransfer-encoding:") or "").lower() == "chunked":
             decoded = _dechunk(buffer, body_start)
             if decoded is None:
                 return None
             body, consumed = decoded
         else:
-            length_text = headers.get("content-length", "0")
+            length_text = _field(lower, head, "\r\ncontent-length:") or "0"
             try:
                 length = int(length_text)
             except ValueError:
@@ -202,7 +219,8 @@ class HttpProtocol(asyncio.Protocol):
             if length < 0 or length > MAX_BODY_BYTES:
                 raise BadHttp(f"Content-Length {length} out of range")
             if len(buffer) < body_start + length:
-                if not self._continued and headers.get("expect", "").lower() == "100-continue" and self._transport is not None:
+                expect = _field(lower, head, "\r\nexpect:") or ""
+                if not self._continued and expect.lower() == "100-continue" and self._transport is not None:
                     self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                     self._continued = True
                 return None
@@ -210,10 +228,10 @@ class HttpProtocol(asyncio.Protocol):
             consumed = body_start + length
         del buffer[:consumed]
         self._continued = False
-        connection = headers.get("connection", "").lower()
+        connection = (_field(lower, head, "\r\nconnection:") or "").lower()
         keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
         path, _, query = target.partition("?")
-        return Request(method, path, query, headers, body), keep_alive
+        return Request(method, path, query, head, body), keep_alive
 
 
 def _close_header(reply: bytes) -> bytes:

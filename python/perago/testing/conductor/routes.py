@@ -291,7 +291,7 @@ class ConductorApp:
             if fault.expired_token:
                 raise Unauthorized("EXPIRED_TOKEN", "Token expired")
             if self.auth is not None and request.path not in OPEN_PATHS:
-                self.auth.check(request.headers.get("x-authorization"))
+                self.auth.check(request.header("x-authorization"))
             self.engine.process_timers()
             self._fault = fault
             reply = route.handler(request, params)
