@@ -51,6 +51,10 @@ class ConductorAdmin:
             raise DemoError(f"Conductor answered workflow {workflow_id} with {answer!r}")
         return answer
 
+    def queue_size(self, task_name: str) -> int:
+        """Tasks of `task_name` waiting for a worker (scheduled, not yet polled)."""
+        return int(self._call("GET", f"/tasks/queue/size?taskType={quote(task_name, safe='')}"))
+
     def polled_by_a_worker(self, task_name: str) -> bool:
         """Has any worker polled for `task_name` yet (the runtime is up and asking)?"""
         return bool(self._call("GET", f"/tasks/queue/polldata?taskType={quote(task_name, safe='')}"))

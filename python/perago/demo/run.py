@@ -129,7 +129,7 @@ def _run(
         tracker = WorkflowTracker(admin, submitter.ids)
         submitter.start()
         try:
-            _follow(submitter, tracker, runtime, ProgressBar(tasks, err))
+            _follow(admin, task.name, processes, submitter, tracker, runtime, ProgressBar(tasks, err))
         finally:
             submitter.stop()
         summary = DemoSummary.of(tracker.finished, tasks, expected_output, submitter.workflows_per_second)
@@ -159,22 +159,56 @@ def _wait_until_polling(admin: ConductorAdmin, runtime: RuntimeProcess, task_nam
         time.sleep(TICK_SECONDS)
 
 
-def _follow(submitter: WorkflowSubmitter, tracker: WorkflowTracker, runtime: RuntimeProcess, bar: ProgressBar) -> None:
-    """Redraw progress until every workflow has ended; give up when nothing moves for a minute."""
-    last_progress = time.monotonic()
-    while not (submitter.done and tracker.all_finished):
+def _follow(
+    admin: ConductorAdmin,
+    task_name: str,
+    processes: int,
+    submitter: WorkflowSubmitter,
+    tracker: WorkflowTracker,
+    runtime: RuntimeProcess,
+    bar: ProgressBar,
+) -> None:
+    """Redraw progress from the queue size until the workers have taken every task, then
+    read every workflow back; give up when nothing moves for a minute."""
+    watch = _StallWatch(runtime, len(submitter.ids))
+    taken_and_done = 0
+    while True:
         time.sleep(TICK_SECONDS)
         runtime.check_running()
-        if tracker.refresh(limit=REFRESH_LIMIT):
-            last_progress = time.monotonic()
-        elif time.monotonic() - last_progress > STALL_TIMEOUT_SECONDS:
-            raise DemoError(
-                f"no workflow finished in the last {STALL_TIMEOUT_SECONDS:.0f} s "
-                f"({len(tracker.finished)} of {len(submitter.ids)} done); perago start said:\n{tail(runtime.output)}"
-            )
-        if not tracker.all_finished:
-            bar.draw(len(tracker.finished), submitter.submitted)
+        queued = admin.queue_size(task_name)
+        if submitter.done and queued == 0:
+            break
+        # At most one task per worker is taken but not yet done.
+        taken_and_done = max(taken_and_done, submitter.submitted - queued - processes)
+        watch.saw(taken_and_done)
+        bar.draw(taken_and_done, submitter.submitted)
+    bar.stop_clock()
+    while not tracker.all_finished:
+        runtime.check_running()
+        if not tracker.refresh(limit=REFRESH_LIMIT):
+            time.sleep(TICK_SECONDS)
+        watch.saw(len(tracker.finished))
     bar.draw(len(tracker.finished), submitter.submitted, final=True)
+
+
+class _StallWatch:
+    """Raises `DemoError` once the count it is shown has not moved for STALL_TIMEOUT_SECONDS."""
+
+    def __init__(self, runtime: RuntimeProcess, total: int) -> None:
+        self._runtime = runtime
+        self._total = total
+        self._count = -1
+        self._since = time.monotonic()
+
+    def saw(self, count: int) -> None:
+        now = time.monotonic()
+        if count != self._count:
+            self._count, self._since = count, now
+        elif now - self._since > STALL_TIMEOUT_SECONDS:
+            raise DemoError(
+                f"no progress in the last {STALL_TIMEOUT_SECONDS:.0f} s (at {count} of {self._total} workflows); "
+                f"perago start said:\n{tail(self._runtime.output)}"
+            )
 
 
 @contextlib.contextmanager
