@@ -103,3 +103,18 @@ def test_ctrl_c_mid_run_stops_the_runtime_and_the_emulator(tmp_path: Path) -> No
     assert "killed" not in stderr  # the runtime drained by itself
     assert stdout == ""
     assert [pid for pid in children if alive(pid)] == []
+
+
+def test_a_workflow_without_the_expected_result_makes_the_demo_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Same run, but the demo expects a different greeting for workflow 3: exit status 1."""
+    import perago.demo.run as demo_run
+
+    for name, value in user_environment(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    right = demo_run.expected_output
+    monkeypatch.setattr(demo_run, "expected_output", lambda index: {"wrong": True} if index == 3 else right(index))
+    assert demo_run.run_demo(tasks=5, processes=1) == 1
+    rows = table_rows(capsys.readouterr().out)
+    assert (rows["completed"], rows["failed"], rows["wrong output"]) == ("5 / 5", "0", "1")
