@@ -10,7 +10,6 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from perago import _core
 
 ASSIGN, STOP = 2, 4
@@ -49,12 +48,18 @@ def test_arbitrary_bytes_give_a_value_or_a_connection_error(data: bytes) -> None
 @given(st.integers(min_value=0, max_value=2**64 - 1), st.binary(max_size=300))
 def test_valid_assign_then_stop_decode(dispatch_id: int, task: bytes) -> None:
     execution_id = "0123456789abcdef0123456789abcdef"
-    data = frame(ASSIGN, dispatch_id, execution_id.encode() + task) + frame(STOP, 0, b"")
+    data = frame(ASSIGN, dispatch_id, execution_id.encode() + task) + frame(
+        STOP, 0, b""
+    )
     with pytest.MonkeyPatch.context() as monkeypatch:
         channel = channel_fed(monkeypatch, data)
         assign = channel.recv(timeout=1)
         assert isinstance(assign, _core.Assign)
-        assert (assign.dispatch_id, assign.execution_id, assign.task) == (dispatch_id, execution_id, task)
+        assert (assign.dispatch_id, assign.execution_id, assign.task) == (
+            dispatch_id,
+            execution_id,
+            task,
+        )
         stop = channel.recv(timeout=1)
         assert isinstance(stop, _core.Stop) and not stop.closed
         closed = channel.recv(timeout=1)
