@@ -8,10 +8,11 @@ on the way becomes a FAILED or FAILED_WITH_TERMINAL_ERROR result (`result.py`); 
 input or a raising task fails that task only, never the worker.
 
 Every attempt writes a `task attempt started` record (DEBUG: one record per task is
-what a busy worker can afford at INFO) and a `task attempt finished` record (INFO when
-completed, WARNING with reason and sanitised traceback when failed), both with task id,
-workflow id, execution id and worker id — ids only, never input values (runtime.md W14,
-W15).
+what a busy worker can afford at INFO, and the JSONL sink drops DEBUG before a record is
+built) and a `task attempt finished` record (INFO when completed, WARNING with reason and
+sanitised traceback when failed) with the duration; both carry task id, workflow id,
+execution id, worker id, task name and retry count — ids only, never input values
+(runtime.md W14, W15).
 
 Workspace tasks need a `WorkspaceRuntime` (LakeFS download, guardrails, publication);
 this module only defines the seam. Without one, a workspace task fails with a reason
@@ -214,14 +215,17 @@ class AttemptRunner:
         task_id = str(task.get("taskId") or "")
         workflow_instance_id = str(task.get("workflowInstanceId") or "")
         started = time.perf_counter()
-        log = logger.bind(
-            task_id=task_id,
-            workflow_instance_id=workflow_instance_id,
-            execution_id=execution_id,
-            worker_id=self.worker_id,
-            task_name=self.definition.name,
-        )
-        log.debug("task attempt started", retry_count=task.get("retryCount"))
+        # Plain keyword fields instead of a per-task `logger.bind`: the DEBUG record then costs
+        # only loguru's level check when the sink is at INFO.
+        ids = {
+            "task_id": task_id,
+            "workflow_instance_id": workflow_instance_id,
+            "execution_id": execution_id,
+            "worker_id": self.worker_id,
+            "task_name": self.definition.name,
+            "retry_count": task.get("retryCount"),
+        }
+        logger.debug("task attempt started", **ids)
         try:
             snapshot = AttemptSnapshot.from_task(task)
             result = self._run_phases(Attempt(snapshot, execution_id, self.worker_id))
@@ -229,14 +233,15 @@ class AttemptRunner:
             result = result_for_exception(exc, max_length=self.failure_reason_max_length, task_id=task_id)
         duration = round(time.perf_counter() - started, 6)
         if result.status == "COMPLETED":
-            log.info("task attempt finished", status=result.status, duration_seconds=duration)
+            logger.info("task attempt finished", status=result.status, duration_seconds=duration, **ids)
         else:
-            log.warning(
+            logger.warning(
                 "task attempt finished",
                 status=result.status,
                 duration_seconds=duration,
                 reason=result.reason_for_incompletion,
                 traceback=result.failure_log,
+                **ids,
             )
         return FinishedAttempt(task_id, workflow_instance_id, execution_id, result)
 
