@@ -202,12 +202,13 @@ struct Supervisor {
 
 impl Supervisor {
     fn new(config: Config) -> Result<Supervisor, SupervisorError> {
+        // Signals first: a SIGTERM during the startup sweep must wait for the loop, not be lost.
+        let signals = SignalFd::new(&[libc::SIGINT, libc::SIGTERM]).map_err(io_error("create a signalfd"))?;
         let removed = gc::run_pass(&config.workspace_root, &gc::Pass::sweep()).removed.len();
         if removed > 0 {
             log::info("swept abandoned attempt workspaces at startup", json!({"removed_count": removed}));
         }
         let epoll = Epoll::new().map_err(io_error("create an epoll instance"))?;
-        let signals = SignalFd::new(&[libc::SIGINT, libc::SIGTERM]).map_err(io_error("create a signalfd"))?;
         let timer = TimerFd::new().map_err(io_error("create a timerfd"))?;
         let (control, control_for_broker) = sys::socketpair().map_err(io_error("create the control socketpair"))?;
         let control_for_broker = sys::above_stdio(control_for_broker).map_err(io_error("place the control socket"))?;
