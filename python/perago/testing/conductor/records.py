@@ -10,6 +10,7 @@ encodes the fields that change.
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring as _quote
 from typing import Any
 
 from perago.testing.conductor.expressions import compile_template
@@ -41,13 +42,18 @@ class PlanStep:
         "taskdef",
         "input_template",
         "template_defaults",
-        "static_json",
+        "quoted_name",
+        "quoted_ref",
+        "quoted_workflow",
+        "rate_limit_json",
+        "workflow_task_json",
+        "taskdef_json",
         "start_delay",
         "retry_count_override",
         "optional",
     )
 
-    def __init__(self, index: int, workflow_task: dict[str, Any], taskdef: dict[str, Any]) -> None:
+    def __init__(self, index: int, workflow_task: dict[str, Any], taskdef: dict[str, Any], workflow_name: str) -> None:
         self.index = index
         self.name: str = workflow_task["name"]
         self.ref: str = workflow_task["taskReferenceName"]
@@ -58,7 +64,16 @@ class PlanStep:
             parameters.setdefault(key, value)
         self.input_template = compile_template(parameters)
         self.template_defaults = dict(taskdef.get("inputTemplate", {}))
-        self.static_json = f',"workflowTask":{dumps(workflow_task)},"taskDefinition":{dumps(taskdef)}}}'
+        # The Task JSON fields fixed by the plan step, rendered once (see TaskRecord.to_json).
+        self.quoted_name = _quote(self.name)
+        self.quoted_ref = _quote(self.ref)
+        self.quoted_workflow = _quote(workflow_name)
+        self.rate_limit_json = (
+            f',"rateLimitPerFrequency":{taskdef["rateLimitPerFrequency"]}'
+            f',"rateLimitFrequencyInSeconds":{taskdef["rateLimitFrequencyInSeconds"]}'
+        )
+        self.workflow_task_json = dumps(workflow_task)
+        self.taskdef_json = dumps(taskdef)
         self.start_delay: int = workflow_task["startDelay"]
         self.retry_count_override: int | None = workflow_task.get("retryCount")
         self.optional: bool = workflow_task["optional"]
@@ -77,7 +92,7 @@ class WorkflowPlan:
             taskdef = captured.get("taskDefinition") or taskdef_for(captured["name"])
             captured["taskDefinition"] = taskdef
             tasks.append(captured)
-            steps.append(PlanStep(index, captured, taskdef))
+            steps.append(PlanStep(index, captured, taskdef, definition["name"]))
         self.definition = dict(definition, tasks=tasks)
         self.name: str = definition["name"]
         self.version: int = definition["version"]
@@ -172,51 +187,31 @@ class TaskRecord:
         }
 
     def to_json(self, now_ms: int) -> str:
+        """The Task JSON (spec §3.5), fields in the order Jackson writes them; the parts fixed
+        by the plan step come pre-rendered, so only the changing fields are encoded here."""
         workflow = self.workflow
-        taskdef = self.step.taskdef
-        body: dict[str, Any] = {
-            "taskType": self.step.name,
-            "status": self.status,
-            "inputData": self.input_data,
-            "referenceTaskName": self.step.ref,
-            "retryCount": self.retry_count,
-            "seq": self.seq,
-            "pollCount": self.poll_count,
-            "taskDefName": self.step.name,
-            "scheduledTime": self.scheduled_time,
-            "startTime": self.start_time,
-            "endTime": self.end_time,
-            "updateTime": self.update_time,
-            "startDelayInSeconds": self.start_delay,
-            "retried": self.retried,
-            "executed": self.executed,
-            "callbackFromWorker": True,
-            "responseTimeoutSeconds": self.response_timeout,
-            "workflowInstanceId": workflow.workflow_id,
-            "workflowType": workflow.plan.name,
-            "taskId": self.task_id,
-            "callbackAfterSeconds": self.callback_after,
-            "outputData": self.output_data,
-            "rateLimitPerFrequency": taskdef["rateLimitPerFrequency"],
-            "rateLimitFrequencyInSeconds": taskdef["rateLimitFrequencyInSeconds"],
-            "workflowPriority": workflow.priority,
-            "iteration": 0,
-            "loopOverTask": False,
-            "subworkflowChanged": False,
-            "firstStartTime": self.first_start_time,
-            "queueWaitTime": self._queue_wait_time(now_ms),
-        }
-        if workflow.correlation_id is not None:
-            body["correlationId"] = workflow.correlation_id
-        if self.retried_task_id is not None:
-            body["retriedTaskId"] = self.retried_task_id
-        if self.reason is not None:
-            body["reasonForIncompletion"] = self.reason
-        if self.worker_id is not None:
-            body["workerId"] = self.worker_id
-        if self.domain is not None:
-            body["domain"] = self.domain
-        return _dumps(body)[:-1] + self.step.static_json
+        step = self.step
+        correlation = "" if workflow.correlation_id is None else f',"correlationId":{_quote(workflow.correlation_id)}'
+        retried_from = "" if self.retried_task_id is None else f',"retriedTaskId":"{self.retried_task_id}"'
+        reason = "" if self.reason is None else f',"reasonForIncompletion":{_quote(self.reason)}'
+        worker = "" if self.worker_id is None else f',"workerId":{_quote(self.worker_id)}'
+        domain = "" if self.domain is None else f',"domain":{_quote(self.domain)}'
+        return (
+            f'{{"taskType":{step.quoted_name},"status":"{self.status}","inputData":{_dumps(self.input_data)}'
+            f',"referenceTaskName":{step.quoted_ref},"retryCount":{self.retry_count},"seq":{self.seq}{correlation}'
+            f',"pollCount":{self.poll_count},"taskDefName":{step.quoted_name},"scheduledTime":{self.scheduled_time}'
+            f',"startTime":{self.start_time},"endTime":{self.end_time},"updateTime":{self.update_time}'
+            f',"startDelayInSeconds":{self.start_delay}{retried_from}'
+            f',"retried":{"true" if self.retried else "false"},"executed":{"true" if self.executed else "false"}'
+            f',"callbackFromWorker":true,"responseTimeoutSeconds":{self.response_timeout}'
+            f',"workflowInstanceId":"{workflow.workflow_id}","workflowType":{step.quoted_workflow}'
+            f',"taskId":"{self.task_id}"{reason},"callbackAfterSeconds":{self.callback_after}{worker}'
+            f',"outputData":{_dumps(self.output_data)},"workflowTask":{step.workflow_task_json}{domain}'
+            f"{step.rate_limit_json}"
+            f',"workflowPriority":{workflow.priority},"iteration":0,"loopOverTask":false,"subworkflowChanged":false'
+            f',"firstStartTime":{self.first_start_time},"queueWaitTime":{self._queue_wait_time(now_ms)}'
+            f',"taskDefinition":{step.taskdef_json}}}'
+        )
 
     def _queue_wait_time(self, now_ms: int) -> int:
         if self.start_time > 0 and self.scheduled_time > 0:
