@@ -7,14 +7,16 @@ stream object per request; requests answered synchronously (nearly all of them) 
 written back in one `transport.write` per batch of pipelined requests. Only long polls
 and injected latency become coroutines, and a connection parks further pipelined
 requests until they finish, so answers keep request order. Measured with
-`benches/emulator_ceiling.py` on this 2-core machine (shared with other jobs, load 4-14),
+`benches/emulator_ceiling.py` on this 2-core machine (shared with other jobs; load 5-14),
 as task round trips per emulator CPU-second: batch poll + pipelined `POST /api/tasks`
-10,000-17,500; one-at-a-time `update-v2` (each answer carrying the next task)
-5,700-8,900. The in-process application work is ≈ 54 µs CPU per task on the v1 path and
-≈ 74 µs on the v2 path; the rest is the event loop's per-request cost, which is why
-unpipelined requests cost about twice as much (user time, not syscalls: ≈ 85 % of the
-CPU is user time). uvloop made no measurable difference here, so it is used when
-importable but is not a dependency; a Rust core was not needed for the 5,000/s floor.
+9,400-19,000 (17,200/s wall clock at load 5); one-at-a-time `update-v2` (each answer
+carrying the next task) 4,500-8,200. The in-process application work is ≈ 50-70 µs CPU
+per task; an unpipelined request adds the event loop's per-request cost (a null handler
+on this protocol serves only 14,000-25,000 requests per CPU-second with the stdlib loop,
+≈ 34,000 with uvloop), which is why `update-v2` traffic costs about twice as much.
+uvloop made no measurable difference to the whole emulator here, so it is used when
+importable but is not a dependency. Python clears the 5,000/s floor; the 12,000/s aim
+only on the batch path (see the issue 3 report for the Rust-core question).
 
 The application is any callable `handle(request)` that returns response bytes, a `Cut`
 (abort the connection, optionally after part of an answer), or an awaitable of either.
