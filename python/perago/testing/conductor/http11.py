@@ -16,7 +16,8 @@ on this protocol serves only 14,000-25,000 requests per CPU-second with the stdl
 ≈ 34,000 with uvloop), which is why `update-v2` traffic costs about twice as much.
 uvloop made no measurable difference to the whole emulator here, so it is used when
 importable but is not a dependency. Python clears the 5,000/s floor; the 12,000/s aim
-only on the batch path (see the issue 3 report for the Rust-core question).
+only on the batch path. If worker runtimes come near the `update-v2` ceiling, a native
+HTTP front end is the next step, not more Python tuning.
 
 The application is any callable `handle(request)` that returns response bytes, a `Cut`
 (abort the connection, optionally after part of an answer), or an awaitable of either.
