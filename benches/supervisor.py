@@ -1,22 +1,25 @@
-"""Supervisor figures at -j 8, perago (Rust loop) next to perago 0.6.1 (Python loop).
+"""Supervisor figures at -j 8: perago's Rust loop next to perago 0.6.1's Python loop.
 
-Measured for each:
+Measured in each column:
   idle CPU      CPU time used by the supervisor process (and by the whole tree) over an
                 idle window, as a percentage of one core (goal: ~0 % for the supervisor);
   restart       executor SIGKILL -> replacement ready, minus the restart backoff (1 s in
-                both), median over a few kills on different slots (goal <= 300 ms);
+                all), median over a few kills on different slots (goal <= 300 ms), and
+                how much of it is not the new executor's own interpreter boot;
   start         supervisor launch -> every executor ready.
 
-perago runs the stand-in broker/executor of tests/supervisor/children (the real
-`perago.broker`/`perago.executor` are not written yet): they speak the real frame
-protocol but import only `perago._core`, so "start" and "restart" include a fresh
-interpreter boot but not a task module import. perago 0.6.1 runs `perago start` on
-tests/conductor_emulator/peers/peer_add_one.py against the in-repo Conductor
-emulator; its executors are forked (not exec'd) from the supervisor and count as
-ready when they log `process executor started`. It needs `make peers`
-(.peers/perago061); without it that column is skipped.
+Columns:
+  stand-ins     perago's supervisor running the test children of tests/supervisor: they
+                speak the real frame protocol but import only `perago._core`, so the
+                figures are the supervisor's plus a bare interpreter boot;
+  perago start  `perago start` with the real broker and executors, on
+                tests/conductor_emulator/peers/peer_add_one.py and the in-repo Conductor
+                emulator (ready = the supervisor's `worker process ready` record);
+  0.6.1         upstream perago 0.6.1's `perago start` on the same module and emulator
+                (ready = its `process executor started` JSONL record; it forks executors
+                from the already-imported supervisor). Needs `make peers`.
 
-    .venv/bin/python benches/supervisor.py [--jobs 8] [--idle-seconds 30] [--kills 3]
+    .venv/bin/python benches/supervisor.py [--jobs 8] [--idle-seconds 30] [--kills 3] [--skip-peer]
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -305,6 +309,101 @@ def measure_perago061(
     }
 
 
+def supervisor_records(stderr_log: Path, message: str) -> list[dict[str, Any]]:
+    """perago's supervisor log records with this message, times as epoch seconds."""
+    records = []
+    for line in stderr_log.read_text(errors="replace").splitlines():
+        if line.startswith("{") and f'"{message}"' in line:
+            record = json.loads(line)
+            record["epoch"] = datetime.fromisoformat(record["time"]).timestamp()
+            records.append(record)
+    return records
+
+
+def measure_perago_start(
+    jobs: int, idle_seconds: float, kills: int
+) -> dict[str, float] | None:
+    """`perago start` with the real broker and executors, same task module and emulator as 0.6.1."""
+    sys.path.insert(0, str(REPO / "python"))
+    import httpx
+    from perago.testing.conductor import ConductorEmulator
+
+    perago = Path(sys.executable).with_name("perago")
+    work = Path(tempfile.mkdtemp(prefix="perago-bench-start-"))
+    shutil.copy(PEER_MODULE, work / "peer_add_one.py")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(work),
+        "PERAGO_WORKSPACE_ROOT": str(work / "ws"),
+        "PERAGO_LOG_ROOT": str(work / "logs"),
+    }
+    subprocess.run(
+        [str(perago), "extract", "peer_add_one", "-o", str(work / "taskdef.json")],
+        check=True,
+        env=env,
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+    )
+    stderr_log = work / "stderr.log"
+
+    def ready(worker: str | None = None, generation: int = 1) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in supervisor_records(stderr_log, "worker process ready")
+            if r["role"] == "executor"
+            and r["generation"] == generation
+            and (worker is None or r["worker_id"] == worker)
+        ]
+
+    with ConductorEmulator() as conductor:
+        taskdef = json.loads((work / "taskdef.json").read_text())
+        httpx.post(
+            f"{conductor.url}/metadata/taskdefs", json=[taskdef]
+        ).raise_for_status()
+        env["CONDUCTOR_SERVER_URL"] = conductor.url
+        launched = time.time()
+        supervisor = subprocess.Popen(
+            [str(perago), "start", "peer_add_one", "-j", str(jobs)],
+            env=env,
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr_log.open("wb"),
+        )
+        try:
+            first = wait_for(
+                "perago start executors ready",
+                lambda: (r := ready()) and len(r) >= jobs and r,
+            )
+            start = max(r["epoch"] for r in first) - launched
+            time.sleep(1.0)
+            supervisor_cpu, tree_cpu = idle_cpu(supervisor.pid, idle_seconds)
+            restarts, boots = [], []
+            for record in sorted(first, key=lambda r: r["worker_id"])[:kills]:
+                killed = time.time()
+                os.kill(record["pid"], signal.SIGKILL)
+                back = wait_for(
+                    f"{record['worker_id']} to come back",
+                    lambda w=record["worker_id"]: ready(w, 2),
+                )[0]
+                restarts.append(back["epoch"] - killed - BACKOFF_SECONDS)
+                boots.append(back["startup_seconds"])
+            supervisor.send_signal(signal.SIGTERM)
+            supervisor.wait(timeout=60)
+        finally:
+            if supervisor.poll() is None:
+                supervisor.kill()
+                supervisor.wait()
+            shutil.rmtree(work, ignore_errors=True)
+    restart = statistics.median(restarts)
+    return {
+        "idle_supervisor": supervisor_cpu,
+        "idle_tree": tree_cpu,
+        "restart": restart,
+        "restart_overhead": restart - statistics.median(boots),
+        "start": start,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=8)
@@ -312,12 +411,13 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=3)
     parser.add_argument("--skip-peer", action="store_true", help="measure perago only")
     args = parser.parse_args()
-    ours = measure_perago(args.jobs, args.idle_seconds, args.kills)
-    peer = (
-        None
+    columns = {
+        "stand-ins": measure_perago(args.jobs, args.idle_seconds, args.kills),
+        "perago start": measure_perago_start(args.jobs, args.idle_seconds, args.kills),
+        "0.6.1": None
         if args.skip_peer
-        else measure_perago061(args.jobs, args.idle_seconds, args.kills)
-    )
+        else measure_perago061(args.jobs, args.idle_seconds, args.kills),
+    }
     rows = [
         ("idle CPU, supervisor (% of a core)", "idle_supervisor", "{:.3f}"),
         ("idle CPU, whole tree (% of a core)", "idle_tree", "{:.3f}"),
@@ -328,22 +428,30 @@ def main() -> None:
     print(
         f"supervisor at -j {args.jobs}, idle window {args.idle_seconds:.0f} s, median of {args.kills} kills"
     )
-    print(f"{'':46} {'perago':>10} {'0.6.1':>10} {'0.6.1/perago':>13}")
+    print(
+        f"{'':46}" + "".join(f"{name:>14}" for name in columns) + f"{'0.6.1/start':>13}"
+    )
     for label, key, fmt in rows:
-        mine = ours[key]
-        theirs = "-" if peer is None or key not in peer else fmt.format(peer[key])
-        ratio = (
-            "-"
-            if peer is None or key not in peer or mine <= 0
-            else f"{peer[key] / mine:.1f}x"
-        )
-        print(f"{label:46} {fmt.format(mine):>10} {theirs:>10} {ratio:>13}")
+        cells = [
+            ("-" if c is None or key not in c else fmt.format(c[key]))
+            for c in columns.values()
+        ]
+        ours, peer = columns["perago start"], columns["0.6.1"]
+        usable = ours is not None and peer is not None and key in peer and ours[key] > 0
+        ratio = f"{peer[key] / ours[key]:.1f}x" if usable else "-"
+        print(f"{label:46}" + "".join(f"{cell:>14}" for cell in cells) + f"{ratio:>13}")
     tick = 100 / TICKS / args.idle_seconds
     print(
-        f"(CPU is counted in clock ticks: 0.000 means less than one tick, {tick:.3f} % over this window;"
+        f"(CPU is counted in clock ticks: 0.000 means less than one tick, {tick:.3f} % over this window."
     )
     print(
-        " 0.6.1 forks its executors from the already-imported supervisor, perago execs a fresh interpreter)"
+        " stand-ins: perago's supervisor with the test children of tests/supervisor (no Conductor);"
+    )
+    print(
+        " perago start / 0.6.1: the same task module on the in-repo Conductor emulator, tree CPU includes"
+    )
+    print(
+        " the broker's long polls; 0.6.1 forks executors from the imported supervisor, perago execs them)"
     )
 
 
