@@ -452,3 +452,22 @@ def test_workspace_io_metrics_record_time_and_bytes_per_operation(
     sizes = {op: value for name, op, value in samples if name == "workspace_io_bytes"}
     assert timers == ["download", "upload", "publish"]
     assert sizes == {"download": 4 + 6 + 4 + 256 * 64, "upload": 8}
+
+
+def test_lost_revert_answer_during_replacement_is_resolved_from_the_branch(
+    lakefs: Any, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    from perago.testing.lakefs import FaultRule
+
+    run(repo, runtime, tmp_path, edit, attempt=attempt_snapshot(task_id="t-1"))
+    lakefs.faults.add(FaultRule(operation="revertBranch", drop_after_apply_rate=1.0, times=1))
+    try:
+        ref = run(
+            repo, runtime, tmp_path,
+            lambda root: (root / "edit.txt").write_bytes(b"retry"),
+            attempt=attempt_snapshot(task_id="t-2", retry=1),
+        )
+    finally:
+        lakefs.faults.clear()
+    assert repo.tree(ref)["data/edit.txt"] == b"retry"
+    assert publications(repo, ref, repo.initial) == [ref]

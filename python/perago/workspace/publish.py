@@ -189,15 +189,24 @@ class Publisher:
         )
 
     def _revert(self, publication: str, expected_head: str) -> str:
-        """Revert an earlier publication of this logical task; returns the verified new head."""
-        self.client.revert(
-            self.repository,
-            self.branch,
-            publication,
-            message=self.identity.message("revert"),
-            metadata=self.identity.stamp(KIND_REVERT, self.input_ref, reverts=publication),
-            timeout=self._short_call(),
-        )
+        """Revert an earlier publication of this logical task; returns the verified new head.
+
+        A lost answer is resolved like a lost merge answer: the head tells whether it landed.
+        """
+        lost: LakeFSError | None = None
+        try:
+            self.client.revert(
+                self.repository,
+                self.branch,
+                publication,
+                message=self.identity.message("revert"),
+                metadata=self.identity.stamp(KIND_REVERT, self.input_ref, reverts=publication),
+                timeout=self._short_call(),
+            )
+        except LakeFSError as error:
+            if not error.outcome_unknown:
+                raise
+            lost = error
         head = self._head()
         if (
             head.metadata.get(KIND) == KIND_REVERT
@@ -206,6 +215,8 @@ class Publisher:
             and head.first_parent == expected_head
         ):
             return head.id
+        if lost is not None:
+            raise lost
         raise ForeignCommitError(
             f"{self.branch} moved while reverting earlier publication {publication}; "
             f"current head is {head.id}"
