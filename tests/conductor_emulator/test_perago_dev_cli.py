@@ -23,9 +23,9 @@ def _free_port() -> int:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_dev_prints_exports_serves_and_stops(stop_signal: signal.Signals) -> None:
-    port = _free_port()
+    port, lakefs_port = _free_port(), _free_port()
     process = subprocess.Popen(
-        [str(PERAGO), "dev", "--host", "127.0.0.1", "--conductor-port", str(port)],
+        [str(PERAGO), "dev", "--host", "127.0.0.1", "--conductor-port", str(port), "--lakefs-port", str(lakefs_port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -37,6 +37,11 @@ def test_dev_prints_exports_serves_and_stops(stop_signal: signal.Signals) -> Non
         url = line.split("=", 1)[1]
         assert httpx.get(url.removesuffix("/api") + "/health").json()["healthy"] is True
         assert httpx.post(f"{url}/metadata/taskdefs", json=[{"name": "from_dev"}]).status_code == 200
+        exports = dict(process.stdout.readline().strip().removeprefix("export ").split("=", 1) for _ in range(3))
+        assert exports["LAKECTL_SERVER_ENDPOINT_URL"] == f"http://127.0.0.1:{lakefs_port}"
+        auth = (exports["LAKECTL_CREDENTIALS_ACCESS_KEY_ID"], exports["LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY"])
+        assert httpx.get(f"http://127.0.0.1:{lakefs_port}/api/v1/config", auth=auth).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{lakefs_port}/api/v1/config", auth=("x", "y")).status_code == 401
         process.send_signal(stop_signal)
         _, errors = process.communicate(timeout=20)
     finally:
@@ -72,3 +77,33 @@ def test_dev_reports_a_taken_port_as_an_error() -> None:
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.startswith(f"error: the Conductor emulator cannot listen on 127.0.0.1:{port}")
+
+
+def test_dev_keeps_lakefs_state_in_the_data_dir(tmp_path: Path) -> None:
+    lakefs_port = _free_port()
+    for run in range(2):
+        process = subprocess.Popen(
+            [str(PERAGO), "dev", "--lakefs-port", str(lakefs_port), "--data-dir", str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            exports = dict(process.stdout.readline().strip().removeprefix("export ").split("=", 1) for _ in range(4))
+            auth = (exports["LAKECTL_CREDENTIALS_ACCESS_KEY_ID"], exports["LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY"])
+            api = f"http://127.0.0.1:{lakefs_port}/api/v1"
+            if run == 0:
+                created = httpx.post(
+                    f"{api}/repositories", json={"name": "kept", "storage_namespace": "local://kept"}, auth=auth
+                )
+                assert created.status_code == 201, created.text
+            else:
+                assert httpx.get(f"{api}/repositories/kept", auth=auth).status_code == 200
+            process.terminate()
+            process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        assert process.returncode == 0

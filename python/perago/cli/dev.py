@@ -3,7 +3,8 @@
 Prints one `export NAME=value` line per variable a shell needs to point perago (or any
 Conductor/lakeFS client) at them, then serves until SIGINT or SIGTERM. State is kept in
 memory by the Conductor emulator; `--data-dir` is where the lakeFS emulator keeps its
-objects.
+objects and graph, so a dev lakeFS survives restarts (without it, a temporary directory
+is used and removed on stop).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import typer
 from perago.cli.app import app
 from perago.cli.output import fail
 from perago.testing.conductor import ConductorEmulator
+from perago.testing.lakefs import LakeFSEmulator
 
 
 @app.command()
@@ -45,8 +47,11 @@ def dev(
                 conductor = running.enter_context(ConductorEmulator(host=host, port=conductor_port))
             except OSError as error:
                 fail(f"the Conductor emulator cannot listen on {host}:{conductor_port}: {error.strerror or error}")
-            exports = {"CONDUCTOR_SERVER_URL": conductor.url}
-            # lakeFS: start the lakeFS emulator here (lakefs_port, data_dir) and add its LAKECTL_* variables to `exports`.
+            try:
+                lakefs = running.enter_context(LakeFSEmulator(host=host, port=lakefs_port, data_dir=data_dir))
+            except OSError as error:
+                fail(f"the lakeFS emulator cannot listen on {host}:{lakefs_port}: {error.strerror or error}")
+            exports = {"CONDUCTOR_SERVER_URL": conductor.url, **lakefs.env()}
             for name, value in exports.items():
                 typer.echo(f"export {name}={shlex.quote(value)}")
             typer.echo("perago dev: emulators running; Ctrl-C to stop", err=True)
