@@ -5,7 +5,7 @@
 2. Records per second through the per-process JSONL sink (enqueue, serialize), perago with
    three secrets to mask against 0.6.1's sink, in each venv's own interpreter.
 
-The oracle is the perago 0.6.1 venv (default `/work/oracle`, override with
+The oracle is the perago 0.6.1 venv (default `.peers/perago061`, built by `make peers`, override with
 `PERAGO_ORACLE_VENV`). Prints each figure and the ratio 0.6.1 / perago (> 1 = perago is
 faster). Run: `.venv/bin/python benches/cli_and_logging_cost.py [--runs N] [--records N]`.
 """
@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ORACLE_VENV = Path(os.environ.get("PERAGO_ORACLE_VENV", "/work/oracle"))
+ORACLE_VENV = Path(os.environ.get("PERAGO_ORACLE_VENV", str(Path(__file__).resolve().parents[1] / ".peers/perago061")))
 OURS_VENV = Path(sys.executable).parent.parent
 
 TASK_MODULE = """

@@ -2,7 +2,7 @@
 
 One workspace-free task (example B of spec/authoring.md, non-strict, with nested
 params) is loaded in each interpreter — this venv and the oracle venv (default
-`/work/oracle`, override with `PERAGO_ORACLE_PYTHON`) — and one attempt's contract
+`.peers/perago061`, built by `make peers`, override with `PERAGO_ORACLE_PYTHON`) — and one attempt's contract
 work is timed: input key check → params validation → task body → result validation →
 output payload. Both sides use their public entry points (0.6.1:
 `invoke_workspace_free_task`; perago: `task.contract`). Both venvs carry the same
@@ -23,7 +23,7 @@ import tempfile
 import timeit
 from pathlib import Path
 
-ORACLE_PYTHON = os.environ.get("PERAGO_ORACLE_PYTHON", "/work/oracle/bin/python")
+ORACLE_PYTHON = os.environ.get("PERAGO_ORACLE_PYTHON", str(Path(__file__).resolve().parents[1] / ".peers/perago061/bin/python"))
 
 TASK_MODULE = '''
 from pydantic import BaseModel, Field

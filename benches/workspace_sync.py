@@ -2,7 +2,7 @@
 
 The emulator runs in its own process (`python -m perago.testing.lakefs`); each measured
 attempt runs in a fresh child process — perago from this venv, perago 0.6.1 from an
-oracle venv (default `/work/oracle`, override with `PERAGO_ORACLE_PYTHON`). After its
+oracle venv (default `.peers/perago061`, built by `make peers`, override with `PERAGO_ORACLE_PYTHON`). After its
 imports and client set-up, a child times download → task body → change detection →
 staging → publication, and counts the object uploads it sent. Three scenarios on a repository of FILES objects (default 1,000 × 256 KiB
 = 256 MB): the body rewrites every file, changes exactly one, or changes nothing. Prints
@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ORACLE_PYTHON = os.environ.get("PERAGO_ORACLE_PYTHON", "/work/oracle/bin/python")
+ORACLE_PYTHON = os.environ.get("PERAGO_ORACLE_PYTHON", str(Path(__file__).resolve().parents[1] / ".peers/perago061/bin/python"))
 SCENARIOS = ("every file changed", "one file changed", "nothing changed")
 
 

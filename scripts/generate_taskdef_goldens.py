@@ -10,9 +10,9 @@ and, from tests/authoring/modules/authoring_cases.py run in the oracle's interpr
   cases.json       the outcome (value or error text) of every authoring API case
 The tests compare perago's own output with these files, so they need no oracle.
 
-Usage: scripts/generate_taskdef_goldens.py [--oracle /work/oracle/bin/perago] [MODULE ...]
+Usage: scripts/generate_taskdef_goldens.py [--oracle .peers/perago061/bin/perago] [MODULE ...]
 (with MODULE names only those goldens are regenerated; without, all are, and stale ones removed)
-The oracle venv: python3.11 -m venv /work/oracle && /work/oracle/bin/pip install perago==0.6.1
+The oracle venv: `make peers` (builds .peers/perago061 with perago==0.6.1)
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ _PYTHON_WARNING = re.compile(r"^.*?:\d+: (\w*Warning): (.*)$")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--oracle", default="/work/oracle/bin/perago", help="perago 0.6.1 console script")
+    parser.add_argument("--oracle", default=".peers/perago061/bin/perago", help="perago 0.6.1 console script")
     parser.add_argument("modules", nargs="*", help="module names inside authoring_tasks (default: all)")
     args = parser.parse_args()
 

@@ -1,12 +1,11 @@
 """perago 0.6.1's own lakeFS workspace runtime, run unchanged against the emulator.
 
-Needs an interpreter with perago==0.6.1 installed (PERAGO_ORACLE_PYTHON, default
-/work/oracle/bin/python, see the common brief); skipped where none exists.
+Runs in the cached peer venv `.peers/perago061` that `make peers` builds (and `make test`
+depends on), so it runs wherever the suite runs.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -14,12 +13,12 @@ import pytest
 
 from perago.testing import LakeFSEmulator
 
-ORACLE = Path(os.environ.get("PERAGO_ORACLE_PYTHON", "/work/oracle/bin/python"))
+ORACLE = Path(__file__).resolve().parents[2] / ".peers" / "perago061" / "bin" / "python"
 SCRIPT = Path(__file__).parent / "oracle" / "perago061_workspace_runtime.py"
 
 
-@pytest.mark.skipif(not ORACLE.exists(), reason=f"no perago 0.6.1 interpreter at {ORACLE} (set PERAGO_ORACLE_PYTHON)")
 def test_perago_061_downloads_stages_publishes_replaces_and_relocates() -> None:
+    assert ORACLE.exists(), f"no perago 0.6.1 interpreter at {ORACLE}: run `make peers`"
     with LakeFSEmulator() as emulator:
         result = subprocess.run(
             [str(ORACLE), str(SCRIPT), emulator.url, emulator.access_key_id, emulator.secret_access_key],

@@ -1,6 +1,6 @@
 """Record what the perago 0.6.1 console script prints for each case in `CASES`.
 
-    python tests/cli/oracle/record_cli_cases.py /work/oracle/bin/perago
+    python tests/cli/oracle/record_cli_cases.py .peers/perago061/bin/perago
 
 (any Python runs this; the argument is the upstream `perago` script). It rewrites
 `cli_cases.json`; `test_cli_oracle.py` replays every case against this implementation.
@@ -95,7 +95,7 @@ def run(script: str, args: list[str], extra_env: dict[str, str], dotenv: str | N
 
 
 def main() -> None:
-    script = sys.argv[1] if len(sys.argv) > 1 else "/work/oracle/bin/perago"
+    script = sys.argv[1] if len(sys.argv) > 1 else ".peers/perago061/bin/perago"
     recorded = [
         {"args": args, "env": env, "dotenv": dotenv, "result": run(script, args, env, dotenv)}
         for args, env, dotenv in CASES

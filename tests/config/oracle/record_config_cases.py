@@ -2,7 +2,7 @@
 
 Run with the upstream package (a venv outside this repository):
 
-    /work/oracle/bin/python tests/config/oracle/record_config_cases.py
+    .peers/perago061/bin/python tests/config/oracle/record_config_cases.py
 
 It rewrites `config_cases.json` next to this file; `test_config_oracle.py` replays every
 case against this implementation. Outcomes are `["ok", <config as JSON>]` or
