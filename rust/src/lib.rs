@@ -7,6 +7,7 @@ pub mod attempt;
 pub mod backoff;
 pub mod channel;
 pub mod clock;
+pub mod dispatcher;
 pub mod frame;
 pub mod gc;
 pub mod lock;

@@ -12,6 +12,7 @@ use crate::lock::{self, LockError, RootLock};
 
 mod attempt;
 mod channel;
+mod dispatcher;
 mod supervisor;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -24,6 +25,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     supervisor::register(m)?;
     channel::register(m)?;
     attempt::register(m)?;
+    dispatcher::register(m)?;
     Ok(())
 }
 

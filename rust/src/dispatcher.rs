@@ -1,0 +1,490 @@
+//! The broker's dispatcher: every slot socket, the control socket and a wake fd in
+//! one epoll, slot leasing, completion matching and executor-exit handling.
+//!
+//! Plain Rust and single-threaded: the broker's loop thread owns it (the Python face
+//! keeps it behind a mutex and releases the GIL while it waits). What Python sees is
+//! bytes in (`assign`) and a few small [`Event`]s out; it never touches a socket.
+//!
+//! Guarantees the broker relies on:
+//! - a slot is leased only when its current generation said Ready and holds no lease;
+//! - a `Complete` settles a lease only if it arrives on that slot's current generation
+//!   socket and both its dispatch id and execution id match the lease (fail closed:
+//!   anything else is dropped with an [`Event::Log`]);
+//! - on `ExecutorExited` the slot socket is read to its end before the lease is failed,
+//!   so a completion written before the death wins (W7);
+//! - every lease ends in exactly one `Completed` or `Failed` event (or is abandoned by
+//!   the caller at its drain deadline);
+//! - fence replies go back only to the slot generation that asked (W9).
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::channel::{ChannelError, FrameStream, Received};
+use crate::frame::{ExitCause, Message};
+
+const CONTROL_TOKEN: u64 = u64::MAX;
+const WAKE_TOKEN: u64 = u64::MAX - 1;
+
+/// What happened since the last wait, in the order it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A slot's executor can take a task (new generation said Ready).
+    SlotReady { slot: u32 },
+    /// The leased task's executor sent its TaskResult bytes (to be sent as is).
+    Completed { slot: u32, task_id: String, result: Vec<u8> },
+    /// The leased task is lost with its executor; `reason` is the FAILED reason text.
+    Failed { slot: u32, task_id: String, reason: String },
+    /// The executor of `slot`/`generation` asks to reload `task_id` (attempt fence).
+    FenceRequested { slot: u32, generation: u32, task_id: String },
+    /// The supervisor asks the broker to drain.
+    Drain,
+    /// The supervisor's end of the control socket went away.
+    ControlClosed,
+    /// Something was dropped or went wrong; the broker logs it at error level.
+    Log { message: String, fields: Vec<(&'static str, String)> },
+}
+
+#[derive(Clone, Debug)]
+struct Lease {
+    dispatch_id: u64,
+    execution_id: String,
+    task_id: String,
+}
+
+struct Slot {
+    generation: u32,
+    worker_id: String,
+    stream: Option<FrameStream>,
+    ready: bool,
+    lease: Option<Lease>,
+    /// The dispatch id of a fence request waiting for its reply.
+    fence: Option<u64>,
+}
+
+/// An eventfd other threads write to so the loop's wait returns.
+pub struct Waker {
+    fd: OwnedFd,
+}
+
+impl Waker {
+    fn new() -> io::Result<Waker> {
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Waker { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+    }
+
+    /// Make the dispatcher's current or next wait return. Never blocks.
+    pub fn wake(&self) {
+        let one: u64 = 1;
+        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    fn drain(&self) {
+        let mut count = [0u8; 8];
+        unsafe { libc::read(self.fd.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
+    }
+}
+
+/// How one wait ended, besides the events it produced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wakeup {
+    /// Another thread called [`Waker::wake`].
+    pub woken: bool,
+    /// A signal interrupted the wait.
+    pub interrupted: bool,
+}
+
+pub struct Dispatcher {
+    epoll: OwnedFd,
+    control: Option<FrameStream>,
+    waker: Arc<Waker>,
+    slots: HashMap<u32, Slot>,
+    free: BTreeSet<u32>,
+    next_dispatch: u64,
+    events: VecDeque<Event>,
+}
+
+fn slot_token(slot: u32, generation: u32) -> u64 {
+    (u64::from(generation) << 32) | u64::from(slot)
+}
+
+fn exit_text(cause: ExitCause) -> String {
+    match cause {
+        ExitCause::Signal(signal) => format!("killed by signal {signal}"),
+        ExitCause::Code(code) => format!("exit code {code}"),
+    }
+}
+
+/// `{"fenceError": text}`: the fence reply that makes the executor fail its attempt.
+pub fn fence_error(text: &str) -> Vec<u8> {
+    serde_json::json!({ "fenceError": text }).to_string().into_bytes()
+}
+
+/// A fresh execution id: a random UUID4 as 32 lowercase hex characters.
+pub fn new_execution_id() -> String {
+    let mut bytes = [0u8; 16];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        let ret = unsafe { libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0) };
+        if ret > 0 {
+            filled += ret as usize;
+        } else if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            panic!("getrandom failed: {}", io::Error::last_os_error());
+        }
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Dispatcher {
+    /// A dispatcher over the broker's end of the control socket (`None` in tests that
+    /// attach slot sockets directly).
+    pub fn new(control: Option<FrameStream>) -> io::Result<Dispatcher> {
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+        let waker = Arc::new(Waker::new()?);
+        let dispatcher = Dispatcher {
+            epoll,
+            control,
+            waker,
+            slots: HashMap::new(),
+            free: BTreeSet::new(),
+            next_dispatch: 1,
+            events: VecDeque::new(),
+        };
+        dispatcher.watch(dispatcher.waker.fd.as_fd(), WAKE_TOKEN)?;
+        if let Some(control) = &dispatcher.control {
+            dispatcher.watch(control.fd(), CONTROL_TOKEN)?;
+        }
+        Ok(dispatcher)
+    }
+
+    pub fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
+    }
+
+    fn watch(&self, fd: BorrowedFd<'_>, token: u64) -> io::Result<()> {
+        let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: token };
+        let ret = unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut event) };
+        if ret < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn unwatch(&self, fd: BorrowedFd<'_>) {
+        let mut event = libc::epoll_event { events: 0, u64: 0 };
+        unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, fd.as_raw_fd(), &mut event) };
+    }
+
+    /// Wait up to `timeout` (`None` = until something happens) and handle what is
+    /// ready. Returns the events produced (possibly none) and why the wait ended.
+    pub fn poll(&mut self, timeout: Option<Duration>) -> io::Result<(Vec<Event>, Wakeup)> {
+        let mut wakeup = Wakeup::default();
+        if self.events.is_empty() {
+            let millis = timeout.map_or(-1, |t| t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32);
+            let mut ready = [libc::epoll_event { events: 0, u64: 0 }; 64];
+            let count =
+                unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), ready.as_mut_ptr(), ready.len() as i32, millis) };
+            if count < 0 {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+                wakeup.interrupted = true;
+            }
+            for event in &ready[..count.max(0) as usize] {
+                match event.u64 {
+                    WAKE_TOKEN => {
+                        self.waker.drain();
+                        wakeup.woken = true;
+                    }
+                    CONTROL_TOKEN => self.read_control(),
+                    token => self.read_slot(token as u32, (token >> 32) as u32),
+                }
+            }
+        }
+        Ok((self.events.drain(..).collect(), wakeup))
+    }
+
+    // -- control socket ----------------------------------------------------------------
+
+    fn read_control(&mut self) {
+        loop {
+            let Some(control) = self.control.as_mut() else { return };
+            match control.recv(Some(Duration::ZERO)) {
+                Ok(Received::Message(Message::SlotSocket { slot, generation, worker_id }, Some(fd))) => {
+                    self.attach(slot, generation, worker_id, fd);
+                }
+                Ok(Received::Message(Message::ExecutorExited { slot, generation, cause, .. }, _)) => {
+                    self.executor_exited(slot, generation, cause);
+                }
+                Ok(Received::Message(Message::Drain, _)) => self.events.push_back(Event::Drain),
+                Ok(Received::Message(other, _)) => {
+                    self.log("dispatcher dropped an unexpected control frame", vec![(
+                        "kind",
+                        other.to_frame().kind.name().to_string(),
+                    )]);
+                }
+                Ok(Received::TimedOut) | Ok(Received::Interrupted) => return,
+                Ok(Received::Closed) => return self.close_control(None),
+                Err(error) => return self.close_control(Some(error)),
+            }
+        }
+    }
+
+    fn close_control(&mut self, error: Option<ChannelError>) {
+        if let Some(control) = self.control.take() {
+            self.unwatch(control.fd());
+        }
+        if let Some(error) = error {
+            self.log("supervisor control socket failed", vec![("error", error.to_string())]);
+        }
+        self.events.push_back(Event::ControlClosed);
+    }
+
+    /// Install the broker end of a slot socket for a new generation, superseding (and
+    /// failing the lease of) any older one.
+    pub fn attach(&mut self, slot: u32, generation: u32, worker_id: String, fd: OwnedFd) {
+        if let Some(previous) = self.slots.get(&slot).map(|s| s.generation) {
+            self.read_slot(slot, previous);
+            self.detach(slot);
+            self.fail_lease(slot, "was replaced");
+        }
+        let stream = FrameStream::new(fd);
+        if let Err(error) = self.watch(stream.fd(), slot_token(slot, generation)) {
+            self.log("could not watch a slot socket", vec![("worker_id", worker_id.clone()), ("error", error.to_string())]);
+        }
+        self.slots.insert(slot, Slot { generation, worker_id, stream: Some(stream), ready: false, lease: None, fence: None });
+        self.read_slot(slot, generation); // its Ready may have arrived before the socket did
+    }
+
+    fn executor_exited(&mut self, slot: u32, generation: u32, cause: ExitCause) {
+        if self.slots.get(&slot).is_none_or(|s| s.generation != generation) {
+            return;
+        }
+        self.read_slot(slot, generation); // a completion already sent wins over the exit (W7)
+        self.detach(slot);
+        self.fail_lease(slot, &format!("exited ({})", exit_text(cause)));
+    }
+
+    /// Forget the slot's socket: it is no longer leasable; its lease stays until settled.
+    fn detach(&mut self, slot: u32) {
+        self.free.remove(&slot);
+        let Some(entry) = self.slots.get_mut(&slot) else { return };
+        entry.ready = false;
+        entry.fence = None;
+        if let Some(stream) = entry.stream.take() {
+            let mut event = libc::epoll_event { events: 0, u64: 0 };
+            unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, stream.fd().as_raw_fd(), &mut event) };
+        }
+    }
+
+    fn fail_lease(&mut self, slot: u32, what: &str) {
+        let Some(entry) = self.slots.get_mut(&slot) else { return };
+        if let Some(lease) = entry.lease.take() {
+            let reason = format!(
+                "executor process for worker {} {what} while running task {}",
+                entry.worker_id, lease.task_id
+            );
+            self.events.push_back(Event::Failed { slot, task_id: lease.task_id, reason });
+        }
+    }
+
+    // -- slot sockets ------------------------------------------------------------------
+
+    fn read_slot(&mut self, slot: u32, generation: u32) {
+        loop {
+            let Some(entry) = self.slots.get_mut(&slot).filter(|s| s.generation == generation) else { return };
+            let Some(stream) = entry.stream.as_mut() else { return };
+            match stream.recv(Some(Duration::ZERO)) {
+                Ok(Received::Message(message, _)) => self.on_slot_message(slot, message),
+                Ok(Received::TimedOut) | Ok(Received::Interrupted) => return,
+                // The executor is gone; its exit event settles the lease with the exit status.
+                Ok(Received::Closed) => return self.detach(slot),
+                Err(error) => {
+                    let worker_id = entry.worker_id.clone();
+                    self.log("executor slot socket failed", vec![("worker_id", worker_id.clone()), ("error", error.to_string())]);
+                    self.detach(slot);
+                    if let Some(lease) = self.slots.get_mut(&slot).and_then(|s| s.lease.take()) {
+                        let reason = format!("executor pipe for worker {worker_id} is broken for task {}", lease.task_id);
+                        self.events.push_back(Event::Failed { slot, task_id: lease.task_id, reason });
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_slot_message(&mut self, slot: u32, message: Message) {
+        let Some(entry) = self.slots.get_mut(&slot) else { return };
+        match message {
+            Message::Ready { generation } if generation == u64::from(entry.generation) => {
+                entry.ready = true;
+                if entry.lease.is_none() {
+                    self.free.insert(slot);
+                    self.events.push_back(Event::SlotReady { slot });
+                }
+            }
+            Message::Complete { dispatch_id, execution_id, result } => {
+                let matches =
+                    entry.lease.as_ref().is_some_and(|l| l.dispatch_id == dispatch_id && l.execution_id == execution_id);
+                if !matches {
+                    let leased = entry.lease.as_ref().map_or("none".to_string(), |l| l.dispatch_id.to_string());
+                    let worker_id = entry.worker_id.clone();
+                    return self.log("dropped a completion that matches no lease", vec![
+                        ("worker_id", worker_id),
+                        ("dispatch_id", dispatch_id.to_string()),
+                        ("execution_id", execution_id),
+                        ("leased_dispatch_id", leased),
+                    ]);
+                }
+                let lease = entry.lease.take().expect("matched lease");
+                entry.fence = None;
+                if entry.ready && entry.stream.is_some() {
+                    self.free.insert(slot);
+                }
+                self.events.push_back(Event::Completed { slot, task_id: lease.task_id, result });
+            }
+            Message::FenceRequest { dispatch_id, request } => {
+                let matches = entry
+                    .lease
+                    .as_ref()
+                    .is_some_and(|l| l.dispatch_id == dispatch_id && l.task_id.as_bytes() == request.as_slice());
+                if matches {
+                    entry.fence = Some(dispatch_id);
+                    let task_id = String::from_utf8_lossy(&request).into_owned();
+                    self.events.push_back(Event::FenceRequested { slot, generation: entry.generation, task_id });
+                } else {
+                    let worker_id = entry.worker_id.clone();
+                    let reply = Message::FenceReply { dispatch_id, reply: fence_error("no such dispatch on this slot") };
+                    let sent = entry.stream.as_ref().map(|s| s.send(&reply, None));
+                    self.log("attempt-fence request matches no lease", vec![
+                        ("worker_id", worker_id),
+                        ("task_id", String::from_utf8_lossy(&request).into_owned()),
+                    ]);
+                    if let Some(Err(error)) = sent {
+                        self.log("could not answer an attempt-fence request", vec![("error", error.to_string())]);
+                    }
+                }
+            }
+            other => {
+                let worker_id = entry.worker_id.clone();
+                self.log("dispatcher dropped an unexpected slot frame", vec![
+                    ("worker_id", worker_id),
+                    ("kind", other.to_frame().kind.name().to_string()),
+                ]);
+            }
+        }
+    }
+
+    fn log(&mut self, message: &str, fields: Vec<(&'static str, String)>) {
+        self.events.push_back(Event::Log { message: message.to_string(), fields });
+    }
+
+    // -- commands ----------------------------------------------------------------------
+
+    /// Lease the lowest-numbered free slot for `task_id` and send it an Assign frame with
+    /// `task` as is and a fresh execution id. `None` when no slot is free. A slot whose
+    /// socket refuses the frame is detached and the next free slot tried: the task never
+    /// reached that executor, so nothing ran.
+    pub fn assign(&mut self, task: &[u8], task_id: &str) -> Option<u32> {
+        while let Some(slot) = self.free.pop_first() {
+            let dispatch_id = self.next_dispatch;
+            self.next_dispatch += 1;
+            let execution_id = new_execution_id();
+            let entry = self.slots.get_mut(&slot).expect("free slots exist");
+            let Some(stream) = entry.stream.as_ref() else { continue };
+            let message = Message::Assign { dispatch_id, execution_id: execution_id.clone(), task: task.to_vec() };
+            match stream.send(&message, None) {
+                Ok(()) => {
+                    entry.lease = Some(Lease { dispatch_id, execution_id, task_id: task_id.to_string() });
+                    return Some(slot);
+                }
+                Err(error) => {
+                    let worker_id = entry.worker_id.clone();
+                    self.log("executor pipe is broken; the task goes to another slot", vec![
+                        ("worker_id", worker_id),
+                        ("task_id", task_id.to_string()),
+                        ("error", error.to_string()),
+                    ]);
+                    self.detach(slot);
+                }
+            }
+        }
+        None
+    }
+
+    /// Answer the fence request of `slot`, but only if that slot is still on
+    /// `generation` and still waiting for it; `false` when the answer was discarded.
+    pub fn fence_reply(&mut self, slot: u32, generation: u32, reply: &[u8]) -> bool {
+        let Some(entry) = self.slots.get_mut(&slot).filter(|s| s.generation == generation) else { return false };
+        let (Some(dispatch_id), Some(stream)) = (entry.fence.take(), entry.stream.as_ref()) else { return false };
+        match stream.send(&Message::FenceReply { dispatch_id, reply: reply.to_vec() }, None) {
+            Ok(()) => true,
+            Err(error) => {
+                let worker_id = entry.worker_id.clone();
+                self.log("could not answer an attempt-fence request", vec![("worker_id", worker_id), ("error", error.to_string())]);
+                false
+            }
+        }
+    }
+
+    /// Send Stop to every executor that still has a socket.
+    pub fn stop_executors(&mut self) {
+        for entry in self.slots.values() {
+            if let Some(stream) = &entry.stream {
+                let _ = stream.send(&Message::Stop, None);
+            }
+        }
+    }
+
+    /// Tell the supervisor the drain is done.
+    pub fn drained(&mut self) -> io::Result<()> {
+        match &self.control {
+            Some(control) => control.send(&Message::Drained, None),
+            None => Ok(()),
+        }
+    }
+
+    /// Drop every lease without an event and return their task ids (the drain deadline
+    /// passed; the caller reports them). Those slots stay out of the free set: their
+    /// executors are still busy, and a late Complete is dropped as unmatched.
+    pub fn abandon_leases(&mut self) -> Vec<String> {
+        let mut abandoned: Vec<(u32, String)> = self
+            .slots
+            .iter_mut()
+            .filter_map(|(slot, entry)| entry.lease.take().map(|lease| (*slot, lease.task_id)))
+            .collect();
+        abandoned.sort();
+        abandoned.into_iter().map(|(_, task_id)| task_id).collect()
+    }
+
+    /// Slots that can take a task now.
+    pub fn free_slots(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Tasks currently leased to an executor.
+    pub fn leases(&self) -> usize {
+        self.slots.values().filter(|s| s.lease.is_some()).count()
+    }
+
+    /// Slots with a live socket (an executor that is, or will soon be, able to work).
+    pub fn attached(&self) -> usize {
+        self.slots.values().filter(|s| s.stream.is_some()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,251 @@
+//! `perago._core.Dispatcher`: the broker's Rust dispatcher as one Python class.
+//!
+//! The class is frozen and shares its state through a mutex that is only ever taken
+//! with the GIL released (or uncontended, via `try_lock`), and released before any
+//! Python object is built, so no Python code (a `__del__`, a signal handler) can run
+//! while a Rust lock is held. `wake()` touches only the eventfd and works from any
+//! thread, also while the loop thread is blocked in `next_events`.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::channel::{self, FrameStream};
+use crate::dispatcher::{self, Event, Waker};
+use crate::frame::MAX_PAYLOAD;
+
+use super::channel::{Closed, Drain};
+use super::perago_error;
+
+/// Longest wait off the main thread before Python signal handlers get a chance to run
+/// (the main thread is woken by EINTR at once).
+const SIGNAL_CHECK_PERIOD: Duration = Duration::from_secs(1);
+
+/// A slot's executor said Ready: one more task can be assigned.
+#[pyclass(module = "perago._core", frozen, get_all)]
+pub struct SlotReady {
+    slot: u32,
+}
+
+/// The executor of `slot` finished `task_id`; `result` is the TaskResult JSON to send.
+#[pyclass(module = "perago._core", frozen, get_all)]
+pub struct TaskCompleted {
+    slot: u32,
+    task_id: String,
+    result: Py<PyBytes>,
+}
+
+/// `task_id` was lost with its executor; report it FAILED with `reason`.
+#[pyclass(module = "perago._core", frozen, get_all)]
+pub struct TaskFailed {
+    slot: u32,
+    task_id: String,
+    reason: String,
+}
+
+/// The executor of `slot`/`generation` asks to reload `task_id` (attempt fence);
+/// answer with `Dispatcher.fence_reply(slot, generation, reply)`.
+#[pyclass(module = "perago._core", frozen, get_all)]
+pub struct FenceRequested {
+    slot: u32,
+    generation: u32,
+    task_id: String,
+}
+
+/// Something the dispatcher dropped or could not do; the broker logs it as an error.
+#[pyclass(module = "perago._core", frozen, get_all)]
+pub struct DispatcherLog {
+    message: String,
+    fields: Py<PyDict>,
+}
+
+/// The broker's dispatcher over the control socket and every slot socket.
+#[pyclass(module = "perago._core", frozen)]
+pub struct Dispatcher {
+    core: Mutex<dispatcher::Dispatcher>,
+    waker: Arc<Waker>,
+}
+
+impl Dispatcher {
+    fn with_control(control: Option<FrameStream>) -> PyResult<Self> {
+        let core = dispatcher::Dispatcher::new(control)?;
+        let waker = core.waker();
+        Ok(Dispatcher { core: Mutex::new(core), waker })
+    }
+
+    /// Run `f` on the core: at once if the lock is free (the loop thread's usual case),
+    /// otherwise with the GIL released while waiting for it.
+    fn with_core<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut dispatcher::Dispatcher) -> R + Send) -> R {
+        match self.core.try_lock() {
+            Ok(mut guard) => f(&mut guard),
+            Err(_) => py.detach(|| f(&mut self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))),
+        }
+    }
+}
+
+fn to_python(py: Python<'_>, event: Event) -> PyResult<Py<PyAny>> {
+    Ok(match event {
+        Event::SlotReady { slot } => Py::new(py, SlotReady { slot })?.into_any(),
+        Event::Completed { slot, task_id, result } => {
+            let result = PyBytes::new(py, &result).unbind();
+            Py::new(py, TaskCompleted { slot, task_id, result })?.into_any()
+        }
+        Event::Failed { slot, task_id, reason } => Py::new(py, TaskFailed { slot, task_id, reason })?.into_any(),
+        Event::FenceRequested { slot, generation, task_id } => {
+            Py::new(py, FenceRequested { slot, generation, task_id })?.into_any()
+        }
+        Event::Drain => Py::new(py, Drain {})?.into_any(),
+        Event::ControlClosed => Py::new(py, Closed {})?.into_any(),
+        Event::Log { message, fields } => {
+            let dict = PyDict::new(py);
+            for (key, value) in fields {
+                dict.set_item(key, value)?;
+            }
+            Py::new(py, DispatcherLog { message, fields: dict.unbind() })?.into_any()
+        }
+    })
+}
+
+#[pymethods]
+impl Dispatcher {
+    /// A dispatcher over a duplicate of `control_fd`, the broker's end of a control
+    /// socket (tests and benches play the supervisor on the other end).
+    #[new]
+    fn new(control_fd: i32) -> PyResult<Self> {
+        let duplicate = unsafe { libc::fcntl(control_fd, libc::F_DUPFD_CLOEXEC, 3) };
+        if duplicate < 0 {
+            return Err(PyValueError::new_err(format!(
+                "control_fd={control_fd} is not an open file descriptor: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        Self::with_control(Some(FrameStream::new(unsafe { OwnedFd::from_raw_fd(duplicate) })))
+    }
+
+    /// Adopt the control socket the supervisor handed down (`PERAGO_CONTROL_FD`);
+    /// sets the process title.
+    #[staticmethod]
+    fn from_env(py: Python<'_>) -> PyResult<Self> {
+        let stream = FrameStream::adopt_inherited("PERAGO_CONTROL_FD")
+            .map_err(|message| perago_error(py, "RuntimeConfigError", message))?;
+        if let Ok(title) = std::env::var("PERAGO_PROCESS_TITLE") {
+            channel::set_process_title(&title);
+        }
+        Self::with_control(Some(stream))
+    }
+
+    /// Tell the supervisor the broker is up, and unblock SIGINT/SIGTERM.
+    fn ready(&self) -> PyResult<()> {
+        channel::announce_ready().map_err(PyErr::from)
+    }
+
+    /// Wait up to `timeout` seconds (`None` = until something happens) and return what
+    /// happened: `SlotReady`, `TaskCompleted`, `TaskFailed`, `FenceRequested`, `Drain`,
+    /// `Closed` (control socket gone), `DispatcherLog`. An empty list means the wait was
+    /// woken (`wake()`), timed out, or a signal handler ran.
+    #[pyo3(signature = (timeout=None))]
+    fn next_events(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Vec<Py<PyAny>>> {
+        let timeout = match timeout {
+            None => None,
+            Some(seconds) if seconds.is_finite() && seconds >= 0.0 => Some(Duration::from_secs_f64(seconds)),
+            Some(seconds) => {
+                return Err(PyValueError::new_err(format!(
+                    "timeout must be a non-negative number of seconds, got {seconds}"
+                )))
+            }
+        };
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let period = if unsafe { libc::gettid() == libc::getpid() } { None } else { Some(SIGNAL_CHECK_PERIOD) };
+        loop {
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let step = match (remaining, period) {
+                (Some(r), Some(p)) => Some(r.min(p)),
+                (r, p) => r.or(p),
+            };
+            let (events, wakeup) = py.detach(|| {
+                let mut core = self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                core.poll(step)
+            })?;
+            if wakeup.interrupted || (events.is_empty() && !wakeup.woken) {
+                py.check_signals()?;
+            }
+            let timed_out = remaining.is_some_and(|r| step == Some(r)) && events.is_empty();
+            if !events.is_empty() || wakeup.woken || wakeup.interrupted || timed_out {
+                return events.into_iter().map(|event| to_python(py, event)).collect();
+            }
+        }
+    }
+
+    /// Lease a free slot for `task_id` and send it `task` (Conductor's task JSON as
+    /// polled) with a fresh execution id. Returns the slot, or `None` if none is free.
+    fn assign(&self, py: Python<'_>, task: &[u8], task_id: &str) -> PyResult<Option<u32>> {
+        if task.len() + crate::frame::EXECUTION_ID_LEN > MAX_PAYLOAD as usize {
+            return Err(PyValueError::new_err(format!(
+                "task {task_id} is {} bytes; frames carry at most {MAX_PAYLOAD}",
+                task.len()
+            )));
+        }
+        Ok(self.with_core(py, |core| core.assign(task, task_id)))
+    }
+
+    /// Answer the fence request of `slot` if it is still on `generation`; `False` when
+    /// the reply was discarded (that executor is gone or did not ask).
+    fn fence_reply(&self, py: Python<'_>, slot: u32, generation: u32, reply: &[u8]) -> PyResult<bool> {
+        if reply.len() > MAX_PAYLOAD as usize {
+            return Err(PyValueError::new_err(format!("reply is {} bytes; frames carry at most {MAX_PAYLOAD}", reply.len())));
+        }
+        Ok(self.with_core(py, |core| core.fence_reply(slot, generation, reply)))
+    }
+
+    /// Make a blocked or the next `next_events` return at once. Safe from any thread.
+    fn wake(&self) {
+        self.waker.wake();
+    }
+
+    /// Send Stop to every executor that still has a socket.
+    fn stop_executors(&self, py: Python<'_>) {
+        self.with_core(py, |core| core.stop_executors());
+    }
+
+    /// Tell the supervisor the drain is done (nothing in flight, executors stopped).
+    fn drained(&self, py: Python<'_>) -> PyResult<()> {
+        self.with_core(py, |core| core.drained()).map_err(PyErr::from)
+    }
+
+    /// Drop every lease and return their task ids, for the caller to report FAILED.
+    fn abandon_leases(&self, py: Python<'_>) -> Vec<String> {
+        self.with_core(py, |core| core.abandon_leases())
+    }
+
+    /// Slots that can take a task now.
+    #[getter]
+    fn free_slots(&self, py: Python<'_>) -> usize {
+        self.with_core(py, |core| core.free_slots())
+    }
+
+    /// Tasks currently leased to an executor.
+    #[getter]
+    fn leases(&self, py: Python<'_>) -> usize {
+        self.with_core(py, |core| core.leases())
+    }
+
+    /// Slots with a live socket.
+    #[getter]
+    fn attached(&self, py: Python<'_>) -> usize {
+        self.with_core(py, |core| core.attached())
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Dispatcher>()?;
+    m.add_class::<SlotReady>()?;
+    m.add_class::<TaskCompleted>()?;
+    m.add_class::<TaskFailed>()?;
+    m.add_class::<FenceRequested>()?;
+    m.add_class::<DispatcherLog>()?;
+    Ok(())
+}
