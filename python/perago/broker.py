@@ -38,7 +38,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from queue import SimpleQueue
 from typing import Any
 
@@ -59,6 +58,44 @@ from perago.task import load_module_task
 from perago.worker_identity import resolve_worker_id
 
 Action = Callable[[], None]
+_STOP_REPORTER = None
+
+
+class ReporterThreads:
+    """A fixed set of threads running submitted calls (result updates, fence reloads) in order.
+
+    Not `concurrent.futures.ThreadPoolExecutor`: the broker never waits on a result, and a
+    Future per call (with its own Condition and lock) plus the pool's locks cost more than
+    the update itself here; a `SimpleQueue` put is one C call.
+    """
+
+    def __init__(self, threads: int, name_prefix: str) -> None:
+        self._calls: SimpleQueue[Action | None] = SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"{name_prefix}_{index}", daemon=True) for index in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, call: Action) -> None:
+        self._calls.put(call)
+
+    def shutdown(self) -> None:
+        """Run every call already submitted, then stop the threads."""
+        for _ in self._threads:
+            self._calls.put(_STOP_REPORTER)
+        for thread in self._threads:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            call = self._calls.get()
+            if call is None:
+                return
+            try:
+                call()
+            except Exception:  # noqa: BLE001 - a failed call must not end the reporter thread
+                logger.exception("a broker reporter call failed")
 
 
 class Broker:
@@ -86,7 +123,8 @@ class Broker:
         self.wake_read, self.wake_write = os.pipe()
         os.set_blocking(self.wake_write, False)
         self.pending: deque[tuple[dict[str, Any], bytes]] = deque()
-        self.reporters = ThreadPoolExecutor(max_workers=reporter_threads, thread_name_prefix="perago-report")
+        self.reporters = ReporterThreads(reporter_threads, "perago-report")
+        self.wake_pending = False
         self.poll_error_backoff = poll_error_backoff
         self.drain_deadline_seconds = drain_deadline_seconds
         self.report_by: float | None = None
@@ -116,7 +154,7 @@ class Broker:
         finally:
             self._stop_polling()
             self.abort.set()
-            self.reporters.shutdown(wait=True)
+            self.reporters.shutdown()
             self.leases.stop()
             self.client.close()
 
@@ -140,6 +178,7 @@ class Broker:
                         return 1
                 elif key.data == "wake":
                     os.read(self.wake_read, 4096)
+                    self.wake_pending = False  # before draining: a later post writes again
                     while not self.inbox.empty():
                         self.inbox.get()()
                 else:
@@ -150,8 +189,15 @@ class Broker:
             self._publish_capacity()
 
     def post(self, action: Action) -> None:
-        """Run `action` on the loop thread (callable from any thread)."""
+        """Run `action` on the loop thread (callable from any thread).
+
+        One wake byte per loop pass, not per action: `wake_pending` is cleared by the loop
+        before it drains the inbox, so an action put after that drain started writes again.
+        """
         self.inbox.put(action)
+        if self.wake_pending:
+            return
+        self.wake_pending = True
         try:
             os.write(self.wake_write, b"x")
         except BlockingIOError:
@@ -342,11 +388,16 @@ class Broker:
 
     # -- polling ---------------------------------------------------------------------------
 
-    def _publish_capacity(self) -> None:
-        free = self.table.free() - self.promised - len(self.pending)
+    def _publish_capacity(self, *, polling_changed: bool = False) -> None:
+        """Tell the poller how many tasks it may ask for; wake it only when it can act on it
+        (a wake per loop pass cost the poller thread a lock and a GIL round trip each time)."""
+        free = 0 if self.draining else self.table.free() - self.promised - len(self.pending)
+        if free == self.capacity and not polling_changed:
+            return
         with self.capacity_lock:
-            self.capacity = 0 if self.draining else free
-            self.capacity_lock.notify()
+            self.capacity = free
+            if free - self.polling > 0:
+                self.capacity_lock.notify()
 
     def _poll_loop(self) -> None:
         try:
@@ -398,7 +449,7 @@ class Broker:
             self._assign_pending()
             with self.capacity_lock:
                 self.polling = 0
-                self._publish_capacity()
+                self._publish_capacity(polling_changed=True)
             done.set()
 
         self.post(receive)
