@@ -186,7 +186,11 @@ def task_result_json(
     if result.failure_log is not None:
         body["logs"] = [{"log": result.failure_log, "taskId": task_id, "createdTime": int(time.time() * 1000)}]
     body["extendLease"] = False
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return _COMPACT_JSON.encode(body).encode()
+
+
+# One encoder for every TaskResult: `json.dumps` with non-default options builds a new one per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 __all__ = [
