@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -288,3 +289,33 @@ def test_tracebacks_do_not_render_local_variables(tmp_path: Path) -> None:
     except RuntimeError:
         logger.exception("failed")
     assert "local-only-value" not in records(log_file)[0]["text"]
+
+
+def test_debug_records_are_filtered_out_at_the_sink_level(tmp_path: Path) -> None:
+    log_file = configure(tmp_path)
+    logger.debug("task attempt started")
+    logger.info("task attempt finished")
+    assert [line["record"]["message"] for line in records(log_file)] == ["task attempt finished"]
+
+
+def test_records_from_many_threads_are_whole_lines(tmp_path: Path) -> None:
+    log_file = configure(tmp_path, max_bytes=64 * 1024)
+
+    def write(thread: int) -> None:
+        for index in range(50):
+            logger.bind(thread=thread).info("record {} {}", index, "z" * 300)
+
+    threads = [threading.Thread(target=write, args=(thread,)) for thread in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = [
+        json.loads(line)["record"]
+        for path in log_file.parent.iterdir()
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    assert sorted((r["extra"]["thread"], int(r["message"].split()[1])) for r in lines) == [
+        (thread, index) for thread in range(4) for index in range(50)
+    ]
+    assert len(list(log_file.parent.iterdir())) >= 2  # rotated while four threads wrote

@@ -233,6 +233,8 @@ def test_every_attempt_logs_start_and_finish(records: list[dict[str, Any]]) -> N
     finished = next(record for record in records if record["message"] == "task attempt finished")
     assert started["extra"]["task_id"] == "t-1" and started["extra"]["execution_id"] == "e" * 32
     assert finished["extra"]["status"] == "FAILED"
+    assert (finished["extra"]["task_id"], finished["extra"]["execution_id"]) == ("t-1", "e" * 32)
+    assert finished["extra"]["retry_count"] == 0 and finished["extra"]["task_name"] == started["extra"]["task_name"]
     assert finished["extra"]["reason"] == "downstream busy"
     assert finished["extra"]["duration_seconds"] >= 0
     assert "Traceback" in finished["extra"]["traceback"]
