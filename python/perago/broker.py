@@ -1,9 +1,11 @@
 """`python -m perago.broker MODULE_TARGET`: process mode's single Conductor-facing process.
 
-Started by the Rust supervisor with the control socket (`PERAGO_CONTROL_FD`); executor
-slot sockets arrive on it as `SlotSocket` messages, one per executor generation. One loop
-thread owns every socket and all slot state (`slots.py`); helpers only post actions to it
-through a wake pipe, so no socket is ever touched from two threads:
+Started by the Rust supervisor with the control socket (`PERAGO_CONTROL_FD`). The Rust
+dispatcher (`_core.Dispatcher`, rust/src/dispatcher.rs) owns it and every executor slot
+socket that arrives on it: slot leasing, Assign/Complete frames, completion matching and
+exit events happen there, and the loop thread here sees only small events and bytes.
+The loop thread owns all broker state; helper threads only post actions to it and wake
+the dispatcher's wait:
 
 - the poller thread asks Conductor for at most as many tasks as there are leasable slots
   not already promised to a task (batch long-poll), so a polled task never waits for a
@@ -11,9 +13,9 @@ through a wake pipe, so no socket is ever touched from two threads:
 - each polled task goes to a free slot in an Assign frame with the task JSON exactly as
   Conductor sent it and a fresh execution id; its lease is extended from the moment it
   was polled until its result is delivered — through update retries and the drain (W4);
-- a Complete frame is accepted only if its dispatch id and execution id match the slot's
-  lease (fail closed); its TaskResult bytes go to a reporter thread as is, and a task
-  that update-v2 hands back is dispatched to the slot it just freed;
+- a completion counts only if it matches the slot's lease (fail closed, in the
+  dispatcher); its TaskResult bytes go to a reporter thread as is, and a task that
+  update-v2 hands back is dispatched to the slot it just freed;
 - when an executor exits, a completion already in its socket is read first (W7), then a
   still-leased task is failed to Conductor at once, naming the worker and exit status;
 - attempt-fence requests are answered from `GET /tasks/{taskId}` on the same slot and
@@ -22,16 +24,12 @@ through a wake pipe, so no socket is ever touched from two threads:
   then every executor gets a Stop frame and the supervisor a Drained frame; with
   `PERAGO_SHUTDOWN_FORCE_KILL_AFTER`, tasks still running shortly before the supervisor's
   force kill are reported FAILED (naming the deadline) so Conductor retries them at once.
-
-This loop is the dispatcher in Python, over the Rust frame sockets; the Rust dispatcher
-(DESIGN.md) is meant to take over the socket work below the same seams.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import selectors
 import signal
 import sys
 import threading
@@ -44,16 +42,14 @@ from typing import Any
 from loguru import logger
 
 from perago import _core
-from perago.attempt import new_execution_id
 from perago.conductor import ConductorClient, Delivery, LeaseKeeper, client_from_config, conductor_worker_id, split_tasks
 from perago.conductor.backoff import POLL_AUTH_BACKOFF, POLL_ERROR_BACKOFF, Backoff, empty_poll_pause
 from perago.conductor.errors import ConductorAuthError, ConductorError
 from perago.config import load_runtime_config
 from perago.errors import RuntimeConfigError
-from perago.fence_rpc import decode_request, encode_error
+from perago.fence_rpc import encode_error
 from perago.result import failed, task_result_json
 from perago.runtime_logging import configure_process_logging, log_process_started
-from perago.slots import Lease, Slot, SlotTable
 from perago.task import load_module_task
 from perago.worker_identity import resolve_worker_id
 
@@ -103,7 +99,7 @@ class Broker:
 
     def __init__(
         self,
-        control: _core.BrokerControl,
+        dispatcher: _core.Dispatcher,
         client: ConductorClient,
         task_type: str,
         *,
@@ -112,17 +108,14 @@ class Broker:
         drain_deadline_seconds: float | None = None,
         poll_error_backoff: Backoff = POLL_ERROR_BACKOFF,
     ) -> None:
-        self.control = control
+        self.dispatcher = dispatcher
         self.client = client
         self.task_type = task_type
         self.failure_reason_max_length = failure_reason_max_length
-        self.table = SlotTable()
         self.leases = LeaseKeeper(client.extend_lease)
-        self.selector = selectors.DefaultSelector()
         self.inbox: SimpleQueue[Action] = SimpleQueue()
-        self.wake_read, self.wake_write = os.pipe()
-        os.set_blocking(self.wake_write, False)
-        self.pending: deque[tuple[dict[str, Any], bytes]] = deque()
+        self.pending: deque[tuple[str, bytes]] = deque()  # (task id, task JSON) waiting for a slot
+        self.workflows: dict[str, str] = {}  # task id -> workflow id, from poll to delivery
         self.reporters = ReporterThreads(reporter_threads, "perago-report")
         self.wake_pending = False
         self.poll_error_backoff = poll_error_backoff
@@ -130,7 +123,6 @@ class Broker:
         self.report_by: float | None = None
         self.deliveries = 0
         self.promised = 0  # slots kept free for tasks update-v2 may hand back
-        self.next_dispatch = 1
         self.draining = False
         self.signalled = False
         self.abort = threading.Event()
@@ -143,12 +135,10 @@ class Broker:
     # -- loop ------------------------------------------------------------------------------
 
     def run(self) -> int:
-        self.selector.register(self.control.fileno(), selectors.EVENT_READ, "control")
-        self.selector.register(self.wake_read, selectors.EVENT_READ, "wake")
         self.leases.start()
         poller = threading.Thread(target=self._poll_loop, name="perago-poller", daemon=True)
         poller.start()
-        self.control.ready()
+        self.dispatcher.ready()
         try:
             return self._loop()
         finally:
@@ -162,218 +152,123 @@ class Broker:
         while True:
             if self.signalled and not self.draining:
                 self._begin_drain("signal")
-            if self.draining and self.pending and not any(s.endpoint for s in self.table.slots.values()):
+            if self.draining and self.pending and self.dispatcher.attached == 0:
                 self._fail_unassignable()
             if self.draining and self._drained():
-                self._stop_executors()
-                self.control.drained()
+                self.dispatcher.stop_executors()
+                self.dispatcher.drained()
                 logger.info("process broker drained")
                 return 0
             timeout = None if self.report_by is None else max(0.0, self.report_by - time.monotonic())
             if self.report_by is not None and timeout == 0.0:
                 self._fail_at_deadline()
-            for key, _ in self.selector.select(timeout):
-                if key.data == "control":
-                    if not self._on_control():
-                        return 1
-                elif key.data == "wake":
-                    os.read(self.wake_read, 4096)
-                    self.wake_pending = False  # before draining: a later post writes again
-                    while not self.inbox.empty():
-                        self.inbox.get()()
-                else:
-                    slot = self.table.slots.get(key.data)
-                    if slot is not None and slot.endpoint is not None:
-                        self._read_slot(slot)
+            for event in self.dispatcher.next_events(timeout):
+                kind = type(event)
+                if kind is _core.TaskCompleted:
+                    self.promised += 1
+                    self._deliver(event.task_id, event.result, may_chain=True)
+                elif kind is _core.TaskFailed:
+                    self._fail(event.task_id, event.reason)
+                elif kind is _core.FenceRequested:
+                    self._on_fence_request(event)
+                elif kind is _core.DispatcherLog:
+                    logger.error(event.message, **event.fields)
+                elif kind is _core.Drain:
+                    self._begin_drain("supervisor")
+                elif kind is _core.Closed:
+                    logger.error("supervisor control socket closed; broker exits")
+                    return 1
+            self.wake_pending = False  # before draining: a later post wakes again
+            while not self.inbox.empty():
+                self.inbox.get()()
             self._assign_pending()
             self._publish_capacity()
 
     def post(self, action: Action) -> None:
         """Run `action` on the loop thread (callable from any thread).
 
-        One wake byte per loop pass, not per action: `wake_pending` is cleared by the loop
-        before it drains the inbox, so an action put after that drain started writes again.
+        One wake per loop pass, not per action: `wake_pending` is cleared by the loop
+        before it drains the inbox, so an action put after that drain started wakes again.
         """
         self.inbox.put(action)
         if self.wake_pending:
             return
         self.wake_pending = True
-        try:
-            os.write(self.wake_write, b"x")
-        except BlockingIOError:
-            pass
+        self.dispatcher.wake()
 
     def on_signal(self, signum: int, frame: object) -> None:
         self.signalled = True
-        try:
-            os.write(self.wake_write, b"s")
-        except BlockingIOError:
-            pass
+        self.dispatcher.wake()
 
-    # -- control socket --------------------------------------------------------------------
+    # -- attempt fence ---------------------------------------------------------------------
 
-    def _on_control(self) -> bool:
-        message = self.control.recv(timeout=0)
-        while message is not None:
-            if isinstance(message, _core.SlotSocket):
-                self._install(message)
-            elif isinstance(message, _core.ExecutorExited):
-                self._on_executor_exited(message)
-            elif isinstance(message, _core.Drain):
-                self._begin_drain("supervisor")
-            elif isinstance(message, _core.Closed):
-                logger.error("supervisor control socket closed; broker exits")
-                return False
-            message = self.control.recv(timeout=0)
-        return True
-
-    def _install(self, socket: _core.SlotSocket) -> None:
-        slot, previous = self.table.install(socket)
-        if previous is not None:
-            self._forget_endpoint(previous)
-            if previous.lease is not None:
-                self._fail_lease(previous, previous.lease, "was replaced")
-        self.selector.register(socket.endpoint.fileno(), selectors.EVENT_READ, slot.number)
-
-    def _on_executor_exited(self, event: _core.ExecutorExited) -> None:
-        slot = self.table.slots.get(event.slot)
-        if slot is None or event.generation != slot.generation:
-            return
-        if slot.endpoint is not None:
-            self._read_slot(slot)  # a completion already sent wins over the exit (W7)
-            self._forget_endpoint(slot)
-        if slot.lease is not None:
-            how = f"killed by signal {event.signal}" if event.signal is not None else f"exit code {event.exit_code}"
-            self._fail_lease(slot, slot.lease, f"exited ({how})")
-
-    def _forget_endpoint(self, slot: Slot) -> None:
-        if slot.endpoint is not None:
-            try:
-                self.selector.unregister(slot.endpoint.fileno())
-            except (KeyError, ValueError):
-                pass
-        self.table.detach(slot)
-
-    # -- slot sockets ----------------------------------------------------------------------
-
-    def _read_slot(self, slot: Slot) -> None:
-        while slot.endpoint is not None:
-            try:
-                message = slot.endpoint.recv(timeout=0)
-            except (ConnectionError, OSError) as exc:
-                logger.error("executor slot socket failed", worker_id=slot.worker_id, error=str(exc))
-                self._forget_endpoint(slot)
-                return
-            if message is None:
-                return
-            if isinstance(message, _core.Ready):
-                slot.ready = message.generation == slot.generation
-            elif isinstance(message, _core.Complete):
-                self._on_complete(slot, message)
-            elif isinstance(message, _core.FenceRequest):
-                self._on_fence_request(slot, message)
-            elif isinstance(message, _core.Closed):
-                self._forget_endpoint(slot)  # the exit event settles any lease
-
-    def _on_complete(self, slot: Slot, message: _core.Complete) -> None:
-        lease = slot.lease
-        if lease is None or (message.dispatch_id, message.execution_id) != (lease.dispatch_id, lease.execution_id):
-            logger.error(
-                "dropped a completion that matches no lease",
-                worker_id=slot.worker_id,
-                dispatch_id=message.dispatch_id,
-                execution_id=message.execution_id,
-                leased_dispatch_id=None if lease is None else lease.dispatch_id,
-            )
-            return
-        slot.lease = None
-        self.promised += 1
-        self._deliver(lease, message.result, may_chain=True)
-
-    def _on_fence_request(self, slot: Slot, message: _core.FenceRequest) -> None:
-        lease, generation = slot.lease, slot.generation
-        task_id = decode_request(message.request)
-        if lease is None or lease.dispatch_id != message.dispatch_id or lease.task_id != task_id:
-            logger.error("attempt-fence request matches no lease", worker_id=slot.worker_id, task_id=task_id)
-            self._send_fence_reply(slot, generation, message.dispatch_id, encode_error("no such dispatch on this slot"))
-            return
+    def _on_fence_request(self, request: _core.FenceRequested) -> None:
+        slot, generation, task_id = request.slot, request.generation, request.task_id
 
         def reload() -> None:
             try:
                 reply = self.client.get_task_raw(task_id)
             except Exception as exc:  # noqa: BLE001 - the executor fails the attempt with this text
                 reply = encode_error(f"{type(exc).__name__}: {exc}")
-            self.post(lambda: self._send_fence_reply(slot, generation, message.dispatch_id, reply))
+            # The dispatcher drops the reply if that executor generation is gone (W9).
+            self.post(lambda: self.dispatcher.fence_reply(slot, generation, reply))
 
         self.reporters.submit(reload)
-
-    def _send_fence_reply(self, slot: Slot, generation: int, dispatch_id: int, reply: bytes) -> None:
-        if slot.generation != generation or slot.endpoint is None:
-            return  # that executor is gone; never hand its answer to the next generation
-        try:
-            slot.endpoint.send_fence_reply(dispatch_id, reply)
-        except (ConnectionError, OSError) as exc:
-            logger.error("could not answer an attempt-fence request", worker_id=slot.worker_id, error=str(exc))
 
     # -- dispatch --------------------------------------------------------------------------
 
     def _admit(self, task: dict[str, Any], raw: bytes) -> None:
-        self.pending.append((task, raw))
-        self.leases.track(str(task["taskId"]), str(task.get("workflowInstanceId") or ""), task.get("responseTimeoutSeconds"))
+        task_id = str(task["taskId"])
+        workflow_instance_id = str(task.get("workflowInstanceId") or "")
+        self.pending.append((task_id, raw))
+        self.workflows[task_id] = workflow_instance_id
+        self.leases.track(task_id, workflow_instance_id, task.get("responseTimeoutSeconds"))
 
     def _assign_pending(self) -> None:
         while self.pending:
-            slot = self.table.next_free()
-            if slot is None or slot.endpoint is None:
+            task_id, raw = self.pending[0]
+            if self.dispatcher.assign(raw, task_id) is None:
                 return
-            task, raw = self.pending.popleft()
-            lease = Lease(self.next_dispatch, new_execution_id(), str(task["taskId"]), str(task.get("workflowInstanceId") or ""))
-            self.next_dispatch += 1
-            try:
-                slot.endpoint.send_assign(lease.dispatch_id, lease.execution_id, raw)
-            except (ConnectionError, OSError):
-                self._forget_endpoint(slot)
-                self._fail(lease, f"executor pipe for worker {slot.worker_id} is broken for task {lease.task_id}")
-                continue
-            slot.lease = lease
+            self.pending.popleft()
 
-    def _fail_lease(self, slot: Slot, lease: Lease, what: str) -> None:
-        slot.lease = None
-        self._fail(lease, f"executor process for worker {slot.worker_id} {what} while running task {lease.task_id}")
-
-    def _fail(self, lease: Lease, reason: str) -> None:
-        logger.error("failing task of a lost executor", task_id=lease.task_id, reason=reason)
-        result = failed(reason, max_length=self.failure_reason_max_length, task_id=lease.task_id)
+    def _fail(self, task_id: str, reason: str) -> None:
+        logger.error("failing task of a lost executor", task_id=task_id, reason=reason)
+        result = failed(reason, max_length=self.failure_reason_max_length, task_id=task_id)
         body = task_result_json(
-            result, task_id=lease.task_id, workflow_instance_id=lease.workflow_instance_id, worker_id=self.client.worker_id
+            result,
+            task_id=task_id,
+            workflow_instance_id=self.workflows.get(task_id, ""),
+            worker_id=self.client.worker_id,
         )
-        self._deliver(lease, body, may_chain=False)
+        self._deliver(task_id, body, may_chain=False)
 
     # -- delivery --------------------------------------------------------------------------
 
-    def _deliver(self, lease: Lease, body: bytes, *, may_chain: bool) -> None:
+    def _deliver(self, task_id: str, body: bytes, *, may_chain: bool) -> None:
         self.deliveries += 1
         want_next = may_chain and not self.draining
+        workflow_instance_id = self.workflows.get(task_id, "")
 
         def send() -> None:
             try:
                 delivery = self.client.deliver_result(
                     body,
-                    task_id=lease.task_id,
-                    workflow_instance_id=lease.workflow_instance_id,
+                    task_id=task_id,
+                    workflow_instance_id=workflow_instance_id,
                     want_next=want_next,
                     abort=self.abort,
                 )
             except Exception:  # a bug must not leave the drain waiting for this delivery
-                logger.exception("task result delivery failed", task_id=lease.task_id)
+                logger.exception("task result delivery failed", task_id=task_id)
                 delivery = Delivery(False)
-            self.post(lambda: self._delivered(lease, delivery, may_chain))
+            self.post(lambda: self._delivered(task_id, delivery, may_chain))
 
         self.reporters.submit(send)
 
-    def _delivered(self, lease: Lease, delivery: Delivery, may_chain: bool) -> None:
+    def _delivered(self, task_id: str, delivery: Delivery, may_chain: bool) -> None:
         self.deliveries -= 1
-        self.leases.untrack(lease.task_id)
+        self.leases.untrack(task_id)
+        self.workflows.pop(task_id, None)
         if may_chain:
             self.promised -= 1
         if delivery.next_task is None:
@@ -391,7 +286,7 @@ class Broker:
     def _publish_capacity(self, *, polling_changed: bool = False) -> None:
         """Tell the poller how many tasks it may ask for; wake it only when it can act on it
         (a wake per loop pass cost the poller thread a lock and a GIL round trip each time)."""
-        free = 0 if self.draining else self.table.free() - self.promised - len(self.pending)
+        free = 0 if self.draining else self.dispatcher.free_slots - self.promised - len(self.pending)
         if free == self.capacity and not polling_changed:
             return
         with self.capacity_lock:
@@ -466,7 +361,9 @@ class Broker:
     def _begin_drain(self, by: str) -> None:
         if self.draining:
             return
-        logger.info("process broker draining", requested_by=by, in_flight=self.table.leases(), queued=len(self.pending))
+        logger.info(
+            "process broker draining", requested_by=by, in_flight=self.dispatcher.leases, queued=len(self.pending)
+        )
         self._stop_polling()
         deadline = self.drain_deadline_seconds
         if deadline is not None:
@@ -480,36 +377,25 @@ class Broker:
             f"perago worker {self.client.worker_id} stopped before this task finished: "
             f"the shutdown drain deadline of {self.drain_deadline_seconds:g}s passed"
         )
-        for slot in self.table.slots.values():
-            if slot.lease is not None:
-                lease, slot.lease = slot.lease, None
-                self._fail(lease, reason)
+        for task_id in self.dispatcher.abandon_leases():
+            self._fail(task_id, reason)
         while self.pending:
-            task, _ = self.pending.popleft()
-            self._fail(Lease(0, "", str(task["taskId"]), str(task.get("workflowInstanceId") or "")), reason)
+            task_id, _ = self.pending.popleft()
+            self._fail(task_id, reason)
 
     def _drained(self) -> bool:
         return (
             self.poller_done.is_set()
             and not self.pending
-            and self.table.leases() == 0
+            and self.dispatcher.leases == 0
             and self.deliveries == 0
         )
 
     def _fail_unassignable(self) -> None:
         """Draining with queued tasks and no executor left to run them: report them now."""
         while self.pending:
-            task, _ = self.pending.popleft()
-            lease = Lease(0, "", str(task["taskId"]), str(task.get("workflowInstanceId") or ""))
-            self._fail(lease, f"perago broker stopped before an executor could take task {lease.task_id}")
-
-    def _stop_executors(self) -> None:
-        for slot in self.table.slots.values():
-            if slot.endpoint is not None:
-                try:
-                    slot.endpoint.send_stop()
-                except (ConnectionError, OSError):
-                    pass
+            task_id, _ = self.pending.popleft()
+            self._fail(task_id, f"perago broker stopped before an executor could take task {task_id}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -518,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("usage: python -m perago.broker MODULE_TARGET\n")
         return 2
     module_target = args[0]
-    control = _core.BrokerControl.from_env()
+    dispatcher = _core.Dispatcher.from_env()
     config = load_runtime_config(module_target, probe_roots=False)
     if config.conductor is None:
         raise RuntimeConfigError("CONDUCTOR_SERVER_URL is required for perago start")
@@ -530,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     process_count = int(os.environ.get("PERAGO_PROCESS_COUNT", "1"))
     deadline = config.shutdown_force_kill_after
     broker = Broker(
-        control,
+        dispatcher,
         client,
         task.name,
         failure_reason_max_length=config.failure_reason_max_length,

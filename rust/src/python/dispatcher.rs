@@ -158,6 +158,8 @@ impl Dispatcher {
                 )))
             }
         };
+        // A handler whose signal arrived just before this call runs now (it may wake us).
+        py.check_signals()?;
         let deadline = timeout.map(|t| Instant::now() + t);
         let period = if unsafe { libc::gettid() == libc::getpid() } { None } else { Some(SIGNAL_CHECK_PERIOD) };
         loop {
