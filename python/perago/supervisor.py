@@ -23,7 +23,7 @@ from perago import _core
 from perago.errors import RuntimeConfigError
 
 if TYPE_CHECKING:
-    from perago.start import StartPlan
+    from perago.launch import StartPlan
 
 DEFAULT_GC_TTL = timedelta(hours=24)
 DEFAULT_GC_INTERVAL = timedelta(hours=1)

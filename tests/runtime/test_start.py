@@ -12,7 +12,7 @@ from typer.testing import CliRunner, Result
 
 import perago
 from perago.cli import app
-from perago.start import StartCheckFailed, check_start
+from perago.launch import StartCheckFailed, check_start
 from perago.testing.conductor import ConductorEmulator
 
 from .conductor_admin import ConductorAdmin

@@ -114,7 +114,7 @@ def test_clean_outcome_prints_nothing(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_perago_start_plan_maps_to_supervisor_settings(tmp_path: Path) -> None:
     from perago.config import RuntimeConfig
-    from perago.start import StartPlan
+    from perago.launch import StartPlan
     from perago.supervisor import settings_for_plan
 
     config = RuntimeConfig(

@@ -9,7 +9,7 @@ import typer
 
 from perago.cli.app import app
 from perago.cli.output import fail, warn
-from perago.start import StartCheckFailed, check_start, run
+from perago.launch import StartCheckFailed, check_start, run
 
 
 class ExecutionModeChoice(str, Enum):
