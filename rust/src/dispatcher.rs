@@ -23,10 +23,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::channel::{ChannelError, FrameStream, Received};
-use crate::frame::{ExitCause, Message};
+use crate::frame::{Decoder, ExitCause, FrameError, Kind, Message, EXECUTION_ID_LEN, HEADER_LEN, MAGIC, VERSION};
+use crate::sys;
 
 const CONTROL_TOKEN: u64 = u64::MAX;
 const WAKE_TOKEN: u64 = u64::MAX - 1;
+/// One read of a slot socket takes at most this much (reused; never zeroed per read).
+const READ_BUFFER_LEN: usize = 64 * 1024;
 
 /// What happened since the last wait, in the order it happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,11 +60,77 @@ struct Lease {
 struct Slot {
     generation: u32,
     worker_id: String,
-    stream: Option<FrameStream>,
+    stream: Option<SlotStream>,
     ready: bool,
     lease: Option<Lease>,
     /// The dispatch id of a fence request waiting for its reply.
     fence: Option<u64>,
+}
+
+/// The broker end of one slot socket: the hot path's reads and writes, without the
+/// per-call buffer and extra syscalls of the general `FrameStream`.
+struct SlotStream {
+    fd: OwnedFd,
+    decoder: Decoder,
+}
+
+/// What one read of a slot socket found.
+enum Filled {
+    /// Bytes arrived; `more` when the read filled the buffer (more may be waiting).
+    Bytes { more: bool },
+    Empty,
+    Closed,
+}
+
+impl SlotStream {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    fn send(&self, message: &Message) -> io::Result<()> {
+        sys::write_all(self.fd.as_fd(), &message.encode())
+    }
+
+    /// Header, execution id and task in one buffer and one write.
+    fn send_assign(&self, dispatch_id: u64, execution_id: &str, task: &[u8]) -> io::Result<()> {
+        let length = (EXECUTION_ID_LEN + task.len()) as u32;
+        let mut bytes = Vec::with_capacity(HEADER_LEN + length as usize);
+        bytes.extend_from_slice(&MAGIC);
+        bytes.push(VERSION);
+        bytes.push(Kind::Assign as u8);
+        bytes.extend_from_slice(&length.to_le_bytes());
+        bytes.extend_from_slice(&dispatch_id.to_le_bytes());
+        bytes.extend_from_slice(execution_id.as_bytes());
+        bytes.extend_from_slice(task);
+        sys::write_all(self.fd.as_fd(), &bytes)
+    }
+
+    fn fill(&mut self, buffer: &mut [u8]) -> io::Result<Filled> {
+        loop {
+            let ret = unsafe { libc::recv(self.fd.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len(), libc::MSG_DONTWAIT) };
+            if ret > 0 {
+                self.decoder.push(&buffer[..ret as usize]);
+                return Ok(Filled::Bytes { more: ret as usize == buffer.len() });
+            }
+            if ret == 0 {
+                return Ok(Filled::Closed);
+            }
+            let error = io::Error::last_os_error();
+            match error.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return Ok(Filled::Empty),
+                io::ErrorKind::ConnectionReset => return Ok(Filled::Closed),
+                _ => return Err(error),
+            }
+        }
+    }
+
+    fn next_message(&mut self) -> Result<Option<Message>, FrameError> {
+        match self.decoder.next_frame()? {
+            Some(frame) => Message::from_frame(frame).map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 /// An eventfd other threads write to so the loop's wait returns.
@@ -107,6 +176,56 @@ pub struct Dispatcher {
     free: BTreeSet<u32>,
     next_dispatch: u64,
     events: VecDeque<Event>,
+    read_buffer: Vec<u8>,
+    random: RandomPool,
+}
+
+/// Random bytes for execution ids, fetched from the kernel a page at a time.
+struct RandomPool {
+    bytes: Vec<u8>,
+    used: usize,
+}
+
+impl RandomPool {
+    fn new() -> RandomPool {
+        RandomPool { bytes: vec![0; 4096], used: 4096 }
+    }
+
+    fn take16(&mut self) -> [u8; 16] {
+        if self.used + 16 > self.bytes.len() {
+            fill_random(&mut self.bytes);
+            self.used = 0;
+        }
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&self.bytes[self.used..self.used + 16]);
+        self.used += 16;
+        out
+    }
+}
+
+fn fill_random(bytes: &mut [u8]) {
+    let mut filled = 0;
+    while filled < bytes.len() {
+        let ret = unsafe { libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0) };
+        if ret > 0 {
+            filled += ret as usize;
+        } else if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            panic!("getrandom failed: {}", io::Error::last_os_error());
+        }
+    }
+}
+
+/// 16 random bytes as a UUID4 in 32 lowercase hex characters.
+fn execution_id_from(mut bytes: [u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let mut text = Vec::with_capacity(EXECUTION_ID_LEN);
+    for byte in bytes {
+        text.push(HEX[usize::from(byte >> 4)]);
+        text.push(HEX[usize::from(byte & 0x0f)]);
+    }
+    String::from_utf8(text).expect("hex is ASCII")
 }
 
 fn slot_token(slot: u32, generation: u32) -> u64 {
@@ -128,18 +247,8 @@ pub fn fence_error(text: &str) -> Vec<u8> {
 /// A fresh execution id: a random UUID4 as 32 lowercase hex characters.
 pub fn new_execution_id() -> String {
     let mut bytes = [0u8; 16];
-    let mut filled = 0;
-    while filled < bytes.len() {
-        let ret = unsafe { libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0) };
-        if ret > 0 {
-            filled += ret as usize;
-        } else if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            panic!("getrandom failed: {}", io::Error::last_os_error());
-        }
-    }
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    fill_random(&mut bytes);
+    execution_id_from(bytes)
 }
 
 impl Dispatcher {
@@ -160,6 +269,8 @@ impl Dispatcher {
             free: BTreeSet::new(),
             next_dispatch: 1,
             events: VecDeque::new(),
+            read_buffer: vec![0; READ_BUFFER_LEN],
+            random: RandomPool::new(),
         };
         dispatcher.watch(dispatcher.waker.fd.as_fd(), WAKE_TOKEN)?;
         if let Some(control) = &dispatcher.control {
@@ -210,7 +321,7 @@ impl Dispatcher {
                         wakeup.woken = true;
                     }
                     CONTROL_TOKEN => self.read_control(),
-                    token => self.read_slot(token as u32, (token >> 32) as u32),
+                    token => self.read_slot(token as u32, (token >> 32) as u32, false),
                 }
             }
         }
@@ -257,23 +368,23 @@ impl Dispatcher {
     /// failing the lease of) any older one.
     pub fn attach(&mut self, slot: u32, generation: u32, worker_id: String, fd: OwnedFd) {
         if let Some(previous) = self.slots.get(&slot).map(|s| s.generation) {
-            self.read_slot(slot, previous);
+            self.read_slot(slot, previous, true);
             self.detach(slot);
             self.fail_lease(slot, "was replaced");
         }
-        let stream = FrameStream::new(fd);
+        let stream = SlotStream { fd, decoder: Decoder::new() };
         if let Err(error) = self.watch(stream.fd(), slot_token(slot, generation)) {
             self.log("could not watch a slot socket", vec![("worker_id", worker_id.clone()), ("error", error.to_string())]);
         }
         self.slots.insert(slot, Slot { generation, worker_id, stream: Some(stream), ready: false, lease: None, fence: None });
-        self.read_slot(slot, generation); // its Ready may have arrived before the socket did
+        self.read_slot(slot, generation, false); // its Ready may have arrived before the socket did
     }
 
     fn executor_exited(&mut self, slot: u32, generation: u32, cause: ExitCause) {
         if self.slots.get(&slot).is_none_or(|s| s.generation != generation) {
             return;
         }
-        self.read_slot(slot, generation); // a completion already sent wins over the exit (W7)
+        self.read_slot(slot, generation, true); // a completion already sent wins over the exit (W7)
         self.detach(slot);
         self.fail_lease(slot, &format!("exited ({})", exit_text(cause)));
     }
@@ -303,26 +414,50 @@ impl Dispatcher {
 
     // -- slot sockets ------------------------------------------------------------------
 
-    fn read_slot(&mut self, slot: u32, generation: u32) {
+    /// Handle every frame waiting on the slot's socket. `to_end` reads until the socket
+    /// is empty; otherwise a short read ends the pass (epoll reports the rest).
+    fn read_slot(&mut self, slot: u32, generation: u32, to_end: bool) {
+        let mut buffer = std::mem::take(&mut self.read_buffer);
+        let mut socket_empty = false;
         loop {
-            let Some(entry) = self.slots.get_mut(&slot).filter(|s| s.generation == generation) else { return };
-            let Some(stream) = entry.stream.as_mut() else { return };
-            match stream.recv(Some(Duration::ZERO)) {
-                Ok(Received::Message(message, _)) => self.on_slot_message(slot, message),
-                Ok(Received::TimedOut) | Ok(Received::Interrupted) => return,
-                // The executor is gone; its exit event settles the lease with the exit status.
-                Ok(Received::Closed) => return self.detach(slot),
-                Err(error) => {
-                    let worker_id = entry.worker_id.clone();
-                    self.log("executor slot socket failed", vec![("worker_id", worker_id.clone()), ("error", error.to_string())]);
-                    self.detach(slot);
-                    if let Some(lease) = self.slots.get_mut(&slot).and_then(|s| s.lease.take()) {
-                        let reason = format!("executor pipe for worker {worker_id} is broken for task {}", lease.task_id);
-                        self.events.push_back(Event::Failed { slot, task_id: lease.task_id, reason });
-                    }
-                    return;
+            let Some(entry) = self.slots.get_mut(&slot).filter(|s| s.generation == generation) else { break };
+            let Some(stream) = entry.stream.as_mut() else { break };
+            let failure = match stream.next_message() {
+                Ok(Some(message)) => {
+                    self.on_slot_message(slot, message);
+                    continue;
                 }
-            }
+                Ok(None) if socket_empty => break,
+                Ok(None) => match stream.fill(&mut buffer) {
+                    Ok(Filled::Bytes { more }) => {
+                        socket_empty = !more && !to_end;
+                        continue;
+                    }
+                    Ok(Filled::Empty) => break,
+                    // The executor is gone; its exit event settles the lease with the exit status.
+                    Ok(Filled::Closed) if stream.decoder.pending() == 0 => {
+                        self.detach(slot);
+                        break;
+                    }
+                    Ok(Filled::Closed) => "peer closed the socket mid-frame".to_string(),
+                    Err(error) => error.to_string(),
+                },
+                Err(error) => ChannelError::Protocol(error).to_string(),
+            };
+            self.slot_broken(slot, failure);
+            break;
+        }
+        self.read_buffer = buffer;
+    }
+
+    /// The slot's socket is unusable: detach it and fail its task at once.
+    fn slot_broken(&mut self, slot: u32, error: String) {
+        let Some(worker_id) = self.slots.get(&slot).map(|s| s.worker_id.clone()) else { return };
+        self.log("executor slot socket failed", vec![("worker_id", worker_id.clone()), ("error", error)]);
+        self.detach(slot);
+        if let Some(lease) = self.slots.get_mut(&slot).and_then(|s| s.lease.take()) {
+            let reason = format!("executor pipe for worker {worker_id} is broken for task {}", lease.task_id);
+            self.events.push_back(Event::Failed { slot, task_id: lease.task_id, reason });
         }
     }
 
@@ -368,7 +503,7 @@ impl Dispatcher {
                 } else {
                     let worker_id = entry.worker_id.clone();
                     let reply = Message::FenceReply { dispatch_id, reply: fence_error("no such dispatch on this slot") };
-                    let sent = entry.stream.as_ref().map(|s| s.send(&reply, None));
+                    let sent = entry.stream.as_ref().map(|s| s.send(&reply));
                     self.log("attempt-fence request matches no lease", vec![
                         ("worker_id", worker_id),
                         ("task_id", String::from_utf8_lossy(&request).into_owned()),
@@ -402,11 +537,10 @@ impl Dispatcher {
         while let Some(slot) = self.free.pop_first() {
             let dispatch_id = self.next_dispatch;
             self.next_dispatch += 1;
-            let execution_id = new_execution_id();
+            let execution_id = execution_id_from(self.random.take16());
             let entry = self.slots.get_mut(&slot).expect("free slots exist");
             let Some(stream) = entry.stream.as_ref() else { continue };
-            let message = Message::Assign { dispatch_id, execution_id: execution_id.clone(), task: task.to_vec() };
-            match stream.send(&message, None) {
+            match stream.send_assign(dispatch_id, &execution_id, task) {
                 Ok(()) => {
                     entry.lease = Some(Lease { dispatch_id, execution_id, task_id: task_id.to_string() });
                     return Some(slot);
@@ -430,7 +564,7 @@ impl Dispatcher {
     pub fn fence_reply(&mut self, slot: u32, generation: u32, reply: &[u8]) -> bool {
         let Some(entry) = self.slots.get_mut(&slot).filter(|s| s.generation == generation) else { return false };
         let (Some(dispatch_id), Some(stream)) = (entry.fence.take(), entry.stream.as_ref()) else { return false };
-        match stream.send(&Message::FenceReply { dispatch_id, reply: reply.to_vec() }, None) {
+        match stream.send(&Message::FenceReply { dispatch_id, reply: reply.to_vec() }) {
             Ok(()) => true,
             Err(error) => {
                 let worker_id = entry.worker_id.clone();
@@ -444,7 +578,7 @@ impl Dispatcher {
     pub fn stop_executors(&mut self) {
         for entry in self.slots.values() {
             if let Some(stream) = &entry.stream {
-                let _ = stream.send(&Message::Stop, None);
+                let _ = stream.send(&Message::Stop);
             }
         }
     }
