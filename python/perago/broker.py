@@ -425,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     signal.signal(signal.SIGTERM, broker.on_signal)
     signal.signal(signal.SIGINT, broker.on_signal)
+    # A signal may land on a helper thread; this fd still ends the dispatcher's wait.
+    signal.set_wakeup_fd(dispatcher.wakeup_fd, warn_on_full_buffer=False)
     return broker.run()
 
 

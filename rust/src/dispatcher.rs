@@ -133,29 +133,36 @@ impl SlotStream {
     }
 }
 
-/// An eventfd other threads write to so the loop's wait returns.
+/// A non-blocking pipe other threads (and signal handlers) write to so the loop's wait
+/// returns. A pipe, not an eventfd, so that it can also be Python's
+/// `signal.set_wakeup_fd`, which writes single bytes from whichever thread got the signal.
 pub struct Waker {
-    fd: OwnedFd,
+    read: OwnedFd,
+    write: OwnedFd,
 }
 
 impl Waker {
     fn new() -> io::Result<Waker> {
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Waker { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+        let (read, write) = sys::pipe()?;
+        sys::set_nonblocking(read.as_fd(), true)?;
+        sys::set_nonblocking(write.as_fd(), true)?;
+        Ok(Waker { read, write })
     }
 
-    /// Make the dispatcher's current or next wait return. Never blocks.
+    /// Make the dispatcher's current or next wait return. Never blocks (a full pipe
+    /// already guarantees a wake-up).
     pub fn wake(&self) {
-        let one: u64 = 1;
-        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        unsafe { libc::write(self.write.as_raw_fd(), b"w".as_ptr().cast(), 1) };
+    }
+
+    /// The write end's number, for `signal.set_wakeup_fd`.
+    pub fn write_fd(&self) -> i32 {
+        self.write.as_raw_fd()
     }
 
     fn drain(&self) {
-        let mut count = [0u8; 8];
-        unsafe { libc::read(self.fd.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
+        let mut bytes = [0u8; 256];
+        while unsafe { libc::read(self.read.as_raw_fd(), bytes.as_mut_ptr().cast(), bytes.len()) } == bytes.len() as isize {}
     }
 }
 
@@ -272,7 +279,7 @@ impl Dispatcher {
             read_buffer: vec![0; READ_BUFFER_LEN],
             random: RandomPool::new(),
         };
-        dispatcher.watch(dispatcher.waker.fd.as_fd(), WAKE_TOKEN)?;
+        dispatcher.watch(dispatcher.waker.read.as_fd(), WAKE_TOKEN)?;
         if let Some(control) = &dispatcher.control {
             dispatcher.watch(control.fd(), CONTROL_TOKEN)?;
         }
@@ -326,6 +333,14 @@ impl Dispatcher {
             }
         }
         Ok((self.events.drain(..).collect(), wakeup))
+    }
+
+    /// Put events back in front of the queue (the caller could not hand them over);
+    /// the next `poll` returns them before waiting.
+    pub fn requeue(&mut self, events: Vec<Event>) {
+        for event in events.into_iter().rev() {
+            self.events.push_front(event);
+        }
     }
 
     // -- control socket ----------------------------------------------------------------

@@ -3,9 +3,11 @@ and each executor on its slot socket, speaking raw frames (rust/src/frame.rs lay
 
 from __future__ import annotations
 
+import signal
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -172,3 +174,33 @@ def test_a_negative_timeout_is_refused_naming_it(tree: Tree) -> None:
 def test_a_bad_control_fd_is_refused_naming_it() -> None:
     with pytest.raises(ValueError, match="control_fd=987654 is not an open file descriptor"):
         _core.Dispatcher(987654)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_signal_that_lands_on_another_thread_still_ends_the_wait(tree: Tree) -> None:
+    """The broker's SIGTERM may be delivered to its poller or reporter threads."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    previous_handler = signal.signal(signal.SIGUSR1, handler)
+    previous_fd = signal.set_wakeup_fd(tree.dispatcher.wakeup_fd, warn_on_full_buffer=False)
+
+    def signal_this_thread() -> None:
+        time.sleep(0.2)  # let the main thread get into its wait (if not, the test passes vacuously)
+        signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
+
+    helper = threading.Thread(target=signal_this_thread)
+    try:
+        helper.start()
+        with pytest.raises(Interrupted):
+            while True:  # without the wakeup fd this blocks until the test timeout
+                tree.dispatcher.next_events(None)
+    finally:
+        helper.join()
+        signal.set_wakeup_fd(previous_fd)
+        signal.signal(signal.SIGUSR1, previous_handler)
+

@@ -355,3 +355,33 @@ proptest! {
         prop_assert!(outcomes.values().all(|count| *count == 1), "{:?}", outcomes);
     }
 }
+
+#[test]
+fn requeued_events_come_back_first_without_waiting() {
+    let mut h = Harness::new();
+    let first = vec![Event::Drain, Event::SlotReady { slot: 9 }];
+    h.dispatcher.requeue(first.clone());
+    let (events, _) = h.dispatcher.poll(None).unwrap();
+    assert_eq!(events, first);
+}
+
+#[test]
+fn a_result_larger_than_one_read_arrives_whole_before_the_exit() {
+    let mut h = Harness::new();
+    let mut executor = h.start(1, 1);
+    h.dispatcher.assign(b"{}", "t1").unwrap();
+    let (dispatch_id, execution_id, _) = next_assign(&mut executor);
+    let result: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
+    let expected = result.clone();
+    let writer = std::thread::spawn(move || {
+        complete(&executor, dispatch_id, &execution_id, &result);
+    });
+    let mut events = Vec::new();
+    while !events.iter().any(|e| matches!(e, Event::Completed { .. })) {
+        events.extend(h.dispatcher.poll(Some(Duration::from_secs(5))).unwrap().0);
+    }
+    writer.join().unwrap();
+    h.exited(1, 1, ExitCause::Signal(9));
+    events.extend(h.settle());
+    assert_eq!(events, vec![Event::Completed { slot: 1, task_id: "t1".into(), result: expected }]);
+}

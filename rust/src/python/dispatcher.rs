@@ -172,8 +172,12 @@ impl Dispatcher {
                 let mut core = self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 core.poll(step)
             })?;
-            if wakeup.interrupted || (events.is_empty() && !wakeup.woken) {
-                py.check_signals()?;
+            // Also when woken: a signal that hit another thread wakes us through the
+            // wakeup fd, and its Python handler runs here, on the main thread. If the
+            // handler raises, the events wait for the next call instead of being lost.
+            if let Err(error) = py.check_signals() {
+                self.with_core(py, |core| core.requeue(events));
+                return Err(error);
             }
             let timed_out = remaining.is_some_and(|r| step == Some(r)) && events.is_empty();
             if !events.is_empty() || wakeup.woken || wakeup.interrupted || timed_out {
@@ -206,6 +210,13 @@ impl Dispatcher {
     /// Make a blocked or the next `next_events` return at once. Safe from any thread.
     fn wake(&self) {
         self.waker.wake();
+    }
+
+    /// A non-blocking fd for `signal.set_wakeup_fd`, so a signal delivered to any thread
+    /// ends the wait and its handler runs in `next_events`.
+    #[getter]
+    fn wakeup_fd(&self) -> i32 {
+        self.waker.write_fd()
     }
 
     /// Send Stop to every executor that still has a socket.
