@@ -434,8 +434,7 @@ impl Dispatcher {
     fn read_slot(&mut self, slot: u32, generation: u32, to_end: bool) {
         let mut buffer = std::mem::take(&mut self.read_buffer);
         let mut socket_empty = false;
-        loop {
-            let Some(entry) = self.slots.get_mut(&slot).filter(|s| s.generation == generation) else { break };
+        while let Some(entry) = self.slots.get_mut(&slot).filter(|s| s.generation == generation) {
             let Some(stream) = entry.stream.as_mut() else { break };
             let failure = match stream.next_message() {
                 Ok(Some(message)) => {

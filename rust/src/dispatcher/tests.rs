@@ -346,8 +346,8 @@ proptest! {
             let events = h.settle();
             record(events, &mut outcomes, &finished);
         }
-        for slot in 0..3 {
-            h.exited(slot as u32, generations[slot], ExitCause::Code(0));
+        for (slot, generation) in generations.iter().enumerate() {
+            h.exited(slot as u32, *generation, ExitCause::Code(0));
         }
         let events = h.settle();
         record(events, &mut outcomes, &finished);
