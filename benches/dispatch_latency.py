@@ -132,11 +132,9 @@ def run_perago(jobs: int, in_flight: int, tasks: int, warmup: int) -> list[int]:
 
 
 def pipe_executor(conn: Connection) -> None:
-    while True:
-        try:
-            message = conn.recv_bytes()
-        except EOFError:
-            return
+    """Echo loop; an empty message stops it (forked siblings hold each other's pipe ends,
+    so end of file never comes)."""
+    while message := conn.recv_bytes():
         conn.send_bytes(message[:32] + RESULT)
 
 
@@ -184,6 +182,7 @@ def run_pipe(jobs: int, in_flight: int, tasks: int, warmup: int) -> list[int]:
             if sent < total:
                 send_one()
     for conn in connections:
+        conn.send_bytes(b"")
         conn.close()
     for process in processes:
         process.join(30)
