@@ -7,7 +7,10 @@ the broker hands it over to the moment the broker holds its result, in two loads
   1 in flight   -j executors connected, one task at a time: the dispatch path itself;
   all busy      every executor busy (closed loop: a slot gets its next task as soon as
                 its result is in): on a machine with fewer cores than executors this is
-                mostly waiting for a core, so read it as a throughput-under-load ratio.
+                mostly waiting for a core, so read it as a throughput-under-load ratio;
+  broker side   no executor processes: the bench answers each task itself on the other
+                end of the socket, so the figure is the broker's own CPU cost per task
+                (hand over + take the result), free of process wake-ups.
 
   perago  `_core.Dispatcher.assign(task, task_id)` ... `next_events()` returns the
           `TaskCompleted`; the executors are `python -c` processes on `_core.ExecutorChannel`
@@ -189,6 +192,57 @@ def run_pipe(jobs: int, in_flight: int, tasks: int, warmup: int) -> list[int]:
     return samples
 
 
+def broker_side_perago(tasks: int) -> list[int]:
+    supervisor, broker_end = socket.socketpair()
+    dispatcher = _core.Dispatcher(broker_end.fileno())
+    broker_end.close()
+    ours, executor = socket.socketpair()
+    socket.send_fds(supervisor, [control_frame(1, 1, "bench0001")], [ours.fileno()])
+    ours.close()
+    executor.sendall(b"PG" + bytes([1, 1]) + struct.pack("<IQ", 0, 1))
+    while not any(isinstance(event, _core.SlotReady) for event in dispatcher.next_events(10)):
+        pass
+    samples = []
+    for index in range(tasks):
+        start = time.perf_counter_ns()
+        dispatcher.assign(TASK, f"t{index}")
+        handed_over = time.perf_counter_ns()
+        header = executor.recv(16, socket.MSG_WAITALL)
+        length, dispatch_id = struct.unpack("<IQ", header[4:])
+        execution_id = executor.recv(length, socket.MSG_WAITALL)[:32]
+        payload = execution_id + RESULT
+        executor.sendall(b"PG" + bytes([1, 3]) + struct.pack("<IQ", len(payload), dispatch_id) + payload)
+        answered = time.perf_counter_ns()
+        [event] = dispatcher.next_events(10)
+        assert isinstance(event, _core.TaskCompleted)
+        samples.append(handed_over - start + time.perf_counter_ns() - answered)
+    executor.close()
+    supervisor.close()
+    return samples
+
+
+def broker_side_pipe(tasks: int) -> list[int]:
+    ours, executor = multiprocessing.Pipe(duplex=True)
+    samples = []
+    for _ in range(tasks):
+        start = time.perf_counter_ns()
+        execution_id = uuid.uuid4().hex.encode()
+        ours.send_bytes(execution_id + TASK)
+        handed_over = time.perf_counter_ns()
+        message = executor.recv_bytes()
+        executor.send_bytes(message[:32] + RESULT)
+        answered = time.perf_counter_ns()
+        [ready] = wait([ours])
+        assert isinstance(ready, Connection)
+        reply = ready.recv_bytes()
+        if reply[:32] != execution_id:
+            raise RuntimeError("pipe bench: completion for another execution")
+        samples.append(handed_over - start + time.perf_counter_ns() - answered)
+    ours.close()
+    executor.close()
+    return samples
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=8)
@@ -204,6 +258,11 @@ def main() -> int:
             ratio = pipe[index] / perago[index]
             label = f"{load}, {name}"
             print(f"{label:24}{perago[index]:>10.1f}{pipe[index]:>10.1f}{ratio:>12.2f}x{'<= ' + str(goal):>8}")
+    perago = percentiles(broker_side_perago(args.tasks))
+    pipe = percentiles(broker_side_pipe(args.tasks))
+    for index, name in enumerate(["p50 us", "p99 us"]):
+        label = f"broker side, {name}"
+        print(f"{label:24}{perago[index]:>10.1f}{pipe[index]:>10.1f}{pipe[index] / perago[index]:>12.2f}x")
     return 0
 
 
