@@ -49,7 +49,7 @@ def parse_duration(value: str, *, name: str) -> timedelta:
             f"{name} must be a positive duration such as '30s', '5m', '1h', or '24h'"
         )
     unit = DURATION_UNITS[match.group(2).lower()]
-    return timedelta(**{unit: int(match.group(1))})
+    return _timedelta(name, **{unit: int(match.group(1))})
 
 
 def parse_retention_days(value: str, *, name: str) -> timedelta:
@@ -57,7 +57,15 @@ def parse_retention_days(value: str, *, name: str) -> timedelta:
     match = _DAYS.fullmatch(value.strip())
     if match is None:
         raise RuntimeConfigError(f"{name} must be a positive day count such as '7d' or '30d'")
-    return timedelta(days=int(match.group(1)))
+    return _timedelta(name, days=int(match.group(1)))
+
+
+def _timedelta(name: str, **amount: int) -> timedelta:
+    """A timedelta, or a config error naming the variable when it is past Python's range."""
+    try:
+        return timedelta(**amount)
+    except OverflowError:
+        raise RuntimeConfigError(f"{name} is too long; the longest duration is {timedelta.max.days}d") from None
 
 
 def parse_positive_int(value: str, *, name: str, what: str = "a positive integer") -> int:

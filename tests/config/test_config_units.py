@@ -87,8 +87,13 @@ def test_size_rejects_everything_outside_the_grammar(text: str) -> None:
 def test_duration_is_amount_times_unit(amount: int, data: st.DataObject) -> None:
     unit = data.draw(st.sampled_from("smhdSMHD"))
     padding = data.draw(st.sampled_from(["", " ", "\t "]))
-    parsed = parse_duration(f"{padding}{amount}{unit}{padding}", name="PERAGO_WORKSPACE_GC_TTL")
-    assert parsed == timedelta(seconds=amount * SECONDS_PER_UNIT[unit.lower()])
+    text = f"{padding}{amount}{unit}{padding}"
+    seconds = amount * SECONDS_PER_UNIT[unit.lower()]
+    if seconds > timedelta.max.total_seconds():
+        with pytest.raises(RuntimeConfigError, match=r"^PERAGO_WORKSPACE_GC_TTL is too long; the longest duration is 999999999d$"):
+            parse_duration(text, name="PERAGO_WORKSPACE_GC_TTL")
+    else:
+        assert parse_duration(text, name="PERAGO_WORKSPACE_GC_TTL") == timedelta(seconds=seconds)
 
 
 DURATION_PATTERN = re.compile(r"[1-9][0-9]*[smhd]", re.IGNORECASE | re.ASCII)
@@ -115,6 +120,13 @@ def test_duration_examples_refused(text: str) -> None:
 @given(st.integers(min_value=1, max_value=10**6), st.sampled_from("dD"))
 def test_retention_is_whole_days(days: int, unit: str) -> None:
     assert parse_retention_days(f" {days}{unit} ", name="PERAGO_LOG_RETENTION") == timedelta(days=days)
+
+
+def test_durations_past_pythons_range_are_config_errors_naming_the_variable() -> None:
+    with pytest.raises(RuntimeConfigError, match=r"^PERAGO_LOG_RETENTION is too long"):
+        parse_retention_days("1000000000d", name="PERAGO_LOG_RETENTION")
+    with pytest.raises(RuntimeConfigError, match=r"^PERAGO_SHUTDOWN_FORCE_KILL_AFTER is too long"):
+        parse_duration("99999999999999999999h", name="PERAGO_SHUTDOWN_FORCE_KILL_AFTER")
 
 
 @pytest.mark.parametrize("text", ["0d", "05d", "1h", "7", "1.5d", "d", "7 d", "1w"])
