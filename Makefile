@@ -17,8 +17,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip 'maturin>=1.7,<2'
 
-dev: $(PY) ## build the Rust core into .venv (incremental) with the test extras
-	$(VENV)/bin/maturin develop --quiet --extras test
+dev: $(PY) ## build the Rust core (optimised, incremental) into .venv with the test extras
+	$(VENV)/bin/maturin develop --release --quiet --extras test
 
 demo: dev ## run perago's main job on the embedded emulators
 	$(VENV)/bin/perago demo
