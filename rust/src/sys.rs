@@ -137,6 +137,18 @@ pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
 /// attached to the first byte. `Ok(0)` with a non-empty buffer never happens: a full
 /// socket is a `WouldBlock` error.
 pub fn send_some(socket: BorrowedFd<'_>, bytes: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<usize> {
+    sendmsg(socket, bytes, fd, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+}
+
+/// Send `bytes` on a unix socket with `fd` attached as `SCM_RIGHTS` ancillary data.
+pub fn send_with_fd(socket: BorrowedFd<'_>, bytes: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
+    let sent = sendmsg(socket, bytes, Some(fd), libc::MSG_NOSIGNAL)?;
+    // The fd travels with the first byte; the rest is ordinary stream data.
+    write_all(socket, &bytes[sent..])
+}
+
+/// One `sendmsg(2)` of `bytes` with `fd` (if any) as `SCM_RIGHTS`, retried on `EINTR`.
+fn sendmsg(socket: BorrowedFd<'_>, bytes: &[u8], fd: Option<BorrowedFd<'_>>, flags: libc::c_int) -> io::Result<usize> {
     let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut _, iov_len: bytes.len() };
     let space = unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) } as usize;
     let mut control = vec![0u8; space];
@@ -155,39 +167,11 @@ pub fn send_some(socket: BorrowedFd<'_>, bytes: &[u8], fd: Option<BorrowedFd<'_>
         }
     }
     loop {
-        let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
         match cvt_size(unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, flags) }) {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             other => return other,
         }
     }
-}
-
-/// Send `bytes` on a unix socket with `fd` attached as `SCM_RIGHTS` ancillary data.
-pub fn send_with_fd(socket: BorrowedFd<'_>, bytes: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
-    let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut _, iov_len: bytes.len() };
-    let space = unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) } as usize;
-    let mut control = vec![0u8; space];
-    let mut msg: libc::msghdr = unsafe { zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd.as_raw_fd());
-    }
-    let sent = loop {
-        match cvt_size(unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) }) {
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            other => break other?,
-        }
-    };
-    // The fd travels with the first byte; the rest is ordinary stream data.
-    write_all(socket, &bytes[sent..])
 }
 
 /// Receive up to `buf.len()` bytes from a unix socket, plus any fds attached to them
