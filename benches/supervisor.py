@@ -93,6 +93,27 @@ def wait_for(what: str, condition: Callable[[], Any], timeout: float = 120) -> A
 # --- perago ----------------------------------------------------------------------------
 
 
+def kill_if_running(supervisor: subprocess.Popen[bytes]) -> None:
+    """Last resort after a failed measurement: never leave a supervisor behind."""
+    if supervisor.poll() is None:
+        supervisor.kill()
+        supervisor.wait()
+
+
+def figures(
+    supervisor_cpu: float, tree_cpu: float, restarts: list[float], boots: list[float], start: float
+) -> dict[str, float]:
+    """One column of the table; the restart overhead is what is left once the new interpreter's boot is taken out."""
+    restart = statistics.median(restarts)
+    return {
+        "idle_supervisor": supervisor_cpu,
+        "idle_tree": tree_cpu,
+        "restart": restart,
+        "restart_overhead": restart - statistics.median(boots),
+        "start": start,
+    }
+
+
 def measure_perago(jobs: int, idle_seconds: float, kills: int) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="perago-bench-supervisor-"))
     journal = work / "journal.jsonl"
@@ -164,18 +185,9 @@ def measure_perago(jobs: int, idle_seconds: float, kills: int) -> dict[str, floa
         supervisor.send_signal(signal.SIGTERM)
         supervisor.wait(timeout=60)
     finally:
-        if supervisor.poll() is None:
-            supervisor.kill()
-            supervisor.wait()
+        kill_if_running(supervisor)
         shutil.rmtree(work, ignore_errors=True)
-    restart = statistics.median(restarts)
-    return {
-        "idle_supervisor": supervisor_cpu,
-        "idle_tree": tree_cpu,
-        "restart": restart,
-        "restart_overhead": restart - statistics.median(boots),
-        "start": start,
-    }
+    return figures(supervisor_cpu, tree_cpu, restarts, boots, start)
 
 
 def replacement_boot(stderr_log: Path, worker_id: str) -> float | None:
@@ -390,18 +402,9 @@ def measure_perago_start(
             supervisor.send_signal(signal.SIGTERM)
             supervisor.wait(timeout=60)
         finally:
-            if supervisor.poll() is None:
-                supervisor.kill()
-                supervisor.wait()
+            kill_if_running(supervisor)
             shutil.rmtree(work, ignore_errors=True)
-    restart = statistics.median(restarts)
-    return {
-        "idle_supervisor": supervisor_cpu,
-        "idle_tree": tree_cpu,
-        "restart": restart,
-        "restart_overhead": restart - statistics.median(boots),
-        "start": start,
-    }
+    return figures(supervisor_cpu, tree_cpu, restarts, boots, start)
 
 
 def main() -> None:
