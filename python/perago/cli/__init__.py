@@ -14,7 +14,7 @@ shares (read-only budget warning, RootModel rejection, ConfigDict warning).
 from __future__ import annotations
 
 from perago.cli.app import app
-from perago.cli import check, demo, dev, extract, start  # noqa: F401  (importing a command module registers it)
+from perago.cli import check, demo, dev, extract, reconcile, start  # noqa: F401  (importing a command module registers it)
 
 __all__ = ["app", "main"]
 

@@ -257,6 +257,17 @@ class ConductorClient:
             raise ValueError(f"Conductor answered GET /tasks/{task_id} with a non-object")
         return task
 
+    def get_workflow(self, workflow_id: str) -> dict[str, Any]:
+        """The workflow with its tasks (`GET /workflow/{workflowId}`), read by `perago reconcile`."""
+        path = f"/workflow/{quote(workflow_id, safe='')}?includeTasks=true"
+        response = self._call("GET", path, None, "application/json")
+        if response.status >= 300 or response.status == 204:
+            raise http_status_error("GET", path, 404 if response.status == 204 else response.status, response.body)
+        workflow = json.loads(response.body)
+        if not isinstance(workflow, dict):
+            raise ValueError(f"Conductor answered GET /workflow/{workflow_id} with a non-object")
+        return workflow
+
     def taskdef_exists(self, name: str) -> bool:
         """True if a TaskDef named exactly `name` is registered; decided by status, never by text."""
         path = f"/metadata/taskdefs/{quote(name, safe='')}"

@@ -42,6 +42,8 @@ class CommitInfo:
     parents: tuple[str, ...]
     message: str = ""
     metadata: Mapping[str, str] = field(default_factory=dict)
+    creation_date: int = 0
+    """Epoch seconds; 0 when the answer that produced this record did not carry it."""
 
     @property
     def first_parent(self) -> str | None:
@@ -152,12 +154,29 @@ class LakeFSClient:
             ref,
             _request_timeout=self._timeout(timeout),
         )
-        return CommitInfo(
-            id=commit.id,
-            parents=tuple(commit.parents or ()),
-            message=commit.message or "",
-            metadata=dict(commit.metadata or {}),
-        )
+        return _commit_info(commit)
+
+    def log(
+        self, repository: str, ref: str, *, timeout: float | None = None
+    ) -> Iterator[CommitInfo]:
+        """The first-parent history of `ref`, newest first, fetched a page at a time as consumed."""
+        after = ""
+        while True:
+            page = self._call(
+                f"log commits of {ref!r} in repository {repository!r}",
+                self.refs.log_commits,
+                repository,
+                ref,
+                after=after or None,
+                amount=LIST_PAGE_SIZE,
+                first_parent=True,
+                _request_timeout=self._timeout(timeout),
+            )
+            for commit in page.results:
+                yield _commit_info(commit)
+            if not page.pagination.has_more or not page.results:
+                return
+            after = page.pagination.next_offset
 
     def create_branch(
         self, repository: str, name: str, source: str, *, hidden: bool = True,
@@ -403,6 +422,16 @@ class LakeFSClient:
                     first.status_code,
                     self._redact(first.message),
                 )
+
+
+def _commit_info(commit: Any) -> CommitInfo:
+    return CommitInfo(
+        id=commit.id,
+        parents=tuple(commit.parents or ()),
+        message=commit.message or "",
+        metadata=dict(commit.metadata or {}),
+        creation_date=int(commit.creation_date or 0),
+    )
 
 
 def _server_message(body: Any) -> str:

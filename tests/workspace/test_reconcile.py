@@ -1,0 +1,286 @@
+"""`perago reconcile` on both emulators: abandoned publications are reverted, everything else stays.
+
+Each test runs a real workspace attempt (`run_workspace_attempt`, the runtime's publish
+path) for a task polled from the Conductor emulator, then drives Conductor through its
+HTTP API into the state under test (task failed for good, workflow terminated, still
+running, completed), and reconciles over real HTTP.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lakefs_sdk
+import pytest
+from typer.testing import CliRunner
+
+from perago.attempt import AttemptSnapshot
+from perago.cli import app
+from perago.conductor import ConductorClient
+from perago.testing.conductor import ConductorEmulator
+from perago.workspace import run_workspace_attempt
+from perago.workspace.identity import EXECUTION_ID, KIND, KIND_REVERT, REVERTS
+from perago.workspace.reconcile import Decision, Reconciler
+from perago.workspace.runtime import LakeFSWorkspaceRuntime
+from perago.workspace_spec import WorkspaceSpec
+from runtime.conductor_admin import ConductorAdmin
+
+from .conftest import Repo
+
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def conductor() -> Iterator[ConductorEmulator]:
+    with ConductorEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture()
+def admin(conductor: ConductorEmulator) -> ConductorAdmin:
+    return ConductorAdmin(conductor.url)
+
+
+@pytest.fixture()
+def conductor_client(conductor: ConductorEmulator) -> Iterator[ConductorClient]:
+    client = ConductorClient(conductor.url, worker_id="reconcile-test")
+    yield client
+    client.close()
+
+
+class Flow:
+    """One single-task workflow whose task has been polled and has published through perago."""
+
+    def __init__(self, admin: ConductorAdmin, client: ConductorClient, repo: Repo, **taskdef: Any) -> None:
+        self.admin, self.client, self.repo = admin, client, repo
+        self.task_name = f"reconcile.render{next(_names)}"
+        flow_name = admin.setup_single_task_workflow(self.task_name, **taskdef)
+        workspace = {"repository": repo.name, "branch": "main", "refType": "commit", "ref": repo.initial}
+        self.workflow_id = admin.start(flow_name, {}, workspace=workspace)
+        self.task = self.poll()
+
+    def poll(self) -> dict[str, Any]:
+        (task,) = self.client.poll_batch(self.task_name, 1)
+        return task
+
+    def publish(self, runtime: LakeFSWorkspaceRuntime, tmp_path: Path, content: bytes = b"published") -> str:
+        attempt_dir = tmp_path / f"attempt-{uuid.uuid4().hex[:8]}"
+        attempt_dir.mkdir()
+        output = run_workspace_attempt(
+            workspace=self.task["inputData"]["workspace"],
+            spec=WorkspaceSpec(prefix="/data"),
+            attempt=AttemptSnapshot.from_task(self.task),
+            execution_id=uuid.uuid4().hex,
+            attempt_dir=attempt_dir,
+            runtime=runtime,
+            fence=lambda: None,
+            run_body=lambda root: (root / "edit.txt").write_bytes(content),
+        )
+        self.output = output
+        return str(output["workspace"]["ref"])
+
+    def report(self, status: str, output: dict[str, Any] | None = None) -> None:
+        result = {"workflowInstanceId": self.workflow_id, "taskId": self.task["taskId"], "status": status}
+        if output is not None:
+            result["outputData"] = output
+        else:
+            result["reasonForIncompletion"] = "lost after publishing"
+        self.admin.call("POST", "/tasks", result)
+
+    def status(self) -> str:
+        return str(self.admin.workflow(self.workflow_id)["status"])
+
+
+def reconcile(repo: Repo, conductor_client: ConductorClient, **options: Any) -> list[Decision]:
+    return Reconciler(repo.client, conductor_client, repo.name, **options).reconcile(["main"])
+
+
+def protect_main(repo: Repo) -> None:
+    lakefs_sdk.RepositoriesApi(repo.sdk).set_branch_protection_rules(
+        repo.name, [lakefs_sdk.BranchProtectionRule(pattern="main")]
+    )
+
+
+def test_a_publication_whose_task_failed_for_good_is_reverted_once(
+    admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    protect_main(repo)
+    flow = Flow(admin, conductor_client, repo)
+    published = flow.publish(runtime, tmp_path)
+    flow.report("FAILED")
+    assert flow.status() == "FAILED", "retryCount 0: the failure exhausts the retries"
+
+    (decision,) = reconcile(repo, conductor_client)
+
+    head = repo.head()
+    assert (decision.action, decision.publication, decision.revert) == ("reverted", published, head.id)
+    assert "ended FAILED" in decision.reason and "is FAILED" in decision.reason
+    assert head.first_parent == published
+    assert head.metadata[KIND] == KIND_REVERT and head.metadata[REVERTS] == published
+    assert repo.tree(head.id) == repo.tree(repo.initial)
+
+    assert reconcile(repo, conductor_client) == [], "the second run finds nothing left to do"
+    assert repo.head().id == head.id
+
+
+def test_a_publication_conductor_recorded_is_kept(
+    admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    flow = Flow(admin, conductor_client, repo)
+    published = flow.publish(runtime, tmp_path)
+    flow.report("COMPLETED", flow.output)
+    assert flow.status() == "COMPLETED"
+
+    (decision,) = reconcile(repo, conductor_client)
+
+    assert (decision.action, decision.failed) == ("kept", False)
+    assert "recorded it as the output" in decision.reason
+    assert repo.head().id == published
+
+
+def test_a_publication_of_a_running_attempt_is_kept(
+    admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    flow = Flow(admin, conductor_client, repo)
+    published = flow.publish(runtime, tmp_path)
+
+    (decision,) = reconcile(repo, conductor_client)
+
+    assert (decision.action, decision.reason) == ("kept", f"attempt {flow.task['taskId']}#0 of step0 is still IN_PROGRESS")
+    assert repo.head().id == published
+
+
+def test_a_failed_attempt_whose_retry_is_pending_is_kept(
+    admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    flow = Flow(admin, conductor_client, repo, retryCount=1, retryDelaySeconds=0)
+    published = flow.publish(runtime, tmp_path)
+    flow.report("FAILED")
+    assert flow.status() == "RUNNING"
+
+    (decision,) = reconcile(repo, conductor_client)
+
+    assert decision.action == "kept" and "replaces it" in decision.reason
+    assert repo.head().id == published
+
+
+def test_a_terminated_workflow_is_rolled_back_below_a_foreign_commit(
+    admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    flow = Flow(admin, conductor_client, repo)
+    published = flow.publish(runtime, tmp_path)
+    foreign = repo.commit_files("main", {"other/outside.txt": b"someone else"}, message="human edit")
+    admin.call("DELETE", f"/workflow/{flow.workflow_id}?reason=operator")
+    assert flow.status() == "TERMINATED"
+
+    (decision,) = reconcile(repo, conductor_client)
+
+    head = repo.head()
+    assert (decision.action, decision.publication) == ("reverted", published)
+    assert "ended CANCELED" in decision.reason and "TERMINATED" in decision.reason
+    assert head.first_parent == foreign, "the foreign commit stays; the revert lands on top of it"
+    assert repo.tree(head.id) == {**repo.tree(repo.initial), "other/outside.txt": b"someone else"}
+
+
+def test_a_revert_that_conflicts_with_a_later_commit_fails_and_changes_nothing(
+    admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    flow = Flow(admin, conductor_client, repo)
+    flow.publish(runtime, tmp_path)
+    foreign = repo.commit_files("main", {"data/edit.txt": b"edited again by hand"})
+    flow.report("FAILED")
+
+    (decision,) = reconcile(repo, conductor_client)
+
+    assert (decision.action, decision.failed) == ("failed", True)
+    assert "revert refused" in decision.reason and "409" in decision.reason
+    assert repo.head().id == foreign
+
+
+def _environment(lakefs: Any, conductor_url: str) -> dict[str, str]:
+    return {"CONDUCTOR_SERVER_URL": conductor_url, **lakefs.env()}
+
+
+def test_cli_dry_run_reports_and_the_real_run_reverts(
+    lakefs: Any,
+    admin: ConductorAdmin,
+    conductor: ConductorEmulator,
+    conductor_client: ConductorClient,
+    repo: Repo,
+    runtime: LakeFSWorkspaceRuntime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    flow = Flow(admin, conductor_client, repo)
+    published = flow.publish(runtime, tmp_path)
+    flow.report("FAILED")
+    runner = CliRunner(env=_environment(lakefs, conductor.url))
+    args = ["reconcile", "--repository", repo.name, "--branch", "main"]
+
+    dry = runner.invoke(app, [*args, "--dry-run"], prog_name="perago")
+
+    assert dry.exit_code == 0, dry.stderr
+    assert dry.stdout.splitlines()[0].startswith(f"would revert: {repo.name}/main {published}: ")
+    assert dry.stdout.splitlines()[-1] == "reconcile: 1 would revert"
+    assert repo.head().id == published
+
+    real = runner.invoke(app, args, prog_name="perago")
+
+    head = repo.head()
+    assert real.exit_code == 0, real.stderr
+    assert real.stdout.splitlines()[0] == (
+        f"reverted: {repo.name}/main {published} by {head.id}: "
+        f"attempt {flow.task['taskId']}#0 of step0 ended FAILED and workflow {flow.workflow_id} is FAILED"
+    )
+    assert head.metadata[REVERTS] == published and head.metadata[EXECUTION_ID].startswith("reconcile-")
+    assert lakefs.secret_access_key not in real.stdout + real.stderr
+
+
+def test_cli_with_conductor_unreachable_reverts_nothing_and_fails(
+    lakefs: Any,
+    admin: ConductorAdmin,
+    conductor_client: ConductorClient,
+    repo: Repo,
+    runtime: LakeFSWorkspaceRuntime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    flow = Flow(admin, conductor_client, repo)
+    published = flow.publish(runtime, tmp_path)
+    flow.report("FAILED")
+
+    result = CliRunner(env=_environment(lakefs, f"http://127.0.0.1:{_closed_port()}/api")).invoke(
+        app, ["reconcile", "-r", repo.name], prog_name="perago"
+    )
+
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0].startswith(f"undecided: {repo.name}/main {published}: Conductor could not answer")
+    assert result.stderr.splitlines()[-1].startswith("error: Conductor could not answer (GET /tasks/")
+    assert result.stderr.splitlines()[-1].endswith("publications it could not judge were left in place")
+    assert repo.head().id == published
+
+
+def test_cli_requires_the_lakefs_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("LAKECTL_SERVER_ENDPOINT_URL", "LAKECTL_CREDENTIALS_ACCESS_KEY_ID", "LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+    result = CliRunner(env={"CONDUCTOR_SERVER_URL": "http://127.0.0.1:1/api"}).invoke(
+        app, ["reconcile", "-r", "any-repo"], prog_name="perago"
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: LakeFS config is required for perago reconcile; set LAKECTL_SERVER_ENDPOINT_URL")
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
