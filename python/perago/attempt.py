@@ -21,7 +21,6 @@ that says so instead of pretending to run.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -30,10 +29,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from loguru import logger
+from pydantic_core import from_json
+
 from perago.errors import StaleAttemptError, TaskInputError
 from perago.metrics import MetricRecorder, TaskAttemptMetricContext
 from perago.models import WorkspaceInput
 from perago.result import RuntimeTaskResult, completed, failed, result_for_exception, task_result_json
+from perago.runtime_logging import log_task_record
 from perago.task import TaskDefinition
 
 NO_WORKSPACE_RUNTIME = (
@@ -200,7 +202,7 @@ class AttemptRunner:
         empty ids, which Conductor will refuse and the broker will log), never an exception.
         """
         try:
-            task = json.loads(task_json)
+            task = from_json(task_json)
         except ValueError:
             task = None
         if not isinstance(task, Mapping):
@@ -233,16 +235,16 @@ class AttemptRunner:
             result = result_for_exception(exc, max_length=self.failure_reason_max_length, task_id=task_id)
         duration = round(time.perf_counter() - started, 6)
         if result.status == "COMPLETED":
-            logger.info("task attempt finished", status=result.status, duration_seconds=duration, **ids)
+            log_task_record("INFO", "task attempt finished", {"status": result.status, "duration_seconds": duration, **ids})
         else:
-            logger.warning(
-                "task attempt finished",
-                status=result.status,
-                duration_seconds=duration,
-                reason=result.reason_for_incompletion,
-                traceback=result.failure_log,
+            fields = {
+                "status": result.status,
+                "duration_seconds": duration,
+                "reason": result.reason_for_incompletion,
+                "traceback": result.failure_log,
                 **ids,
-            )
+            }
+            log_task_record("WARNING", "task attempt finished", fields)
         return FinishedAttempt(task_id, workflow_instance_id, execution_id, result)
 
     def _run_phases(self, attempt: Attempt) -> RuntimeTaskResult:

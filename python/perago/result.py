@@ -15,7 +15,6 @@ logs. Every failure caused by an exception also carries a traceback in the TaskR
 
 from __future__ import annotations
 
-import json
 import time
 import traceback
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any, Literal
 
 from loguru import logger
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from perago.errors import (
     GuardrailViolation,
@@ -186,11 +186,7 @@ def task_result_json(
     if result.failure_log is not None:
         body["logs"] = [{"log": result.failure_log, "taskId": task_id, "createdTime": int(time.time() * 1000)}]
     body["extendLease"] = False
-    return _COMPACT_JSON.encode(body).encode()
-
-
-# One encoder for every TaskResult: `json.dumps` with non-default options builds a new one per call.
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    return to_json(body)
 
 
 __all__ = [

@@ -26,6 +26,7 @@ from perago.runtime_logging import (
     configure_process_logging,
     log_file_path,
     log_process_started,
+    log_task_record,
 )
 
 STARTED = r"pid=(\d+)__started=(\d{8}T\d{6}\+0800)"
@@ -319,3 +320,74 @@ def test_records_from_many_threads_are_whole_lines(tmp_path: Path) -> None:
         (thread, index) for thread in range(4) for index in range(50)
     ]
     assert len(list(log_file.parent.iterdir())) >= 2  # rotated while four threads wrote
+
+
+def _task_records_both_ways(level: str, fields: dict[str, Any]) -> None:
+    """The same call through loguru and through `log_task_record`, from one function."""
+    logger.log(level, "task attempt finished", **fields)
+    log_task_record(level, "task attempt finished", fields)  # type: ignore[arg-type]
+
+
+def test_task_records_match_what_loguru_writes(tmp_path: Path) -> None:
+    log_file = configure(tmp_path)
+    fields = {"status": "FAILED", "task_id": "t-1", "retry_count": 2, "reason": "ValueError: bad\nline", "path": Path("/x")}
+    for level in ("INFO", "WARNING"):
+        _task_records_both_ways(level, fields)
+    lines = records(log_file)
+    assert len(lines) == 4
+    for via_loguru, direct in (lines[0:2], lines[2:4]):
+        mask_moments = re.compile(r"^\S+ \S+ \| [A-Z]+ +\| (\S+):(\S+):\d+ - ")
+        assert mask_moments.sub(r"\1:\2 - ", direct["text"]) == mask_moments.sub(r"\1:\2 - ", via_loguru["text"])
+        assert re.match(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} \| ", direct["text"])
+        ours, theirs = direct["record"], via_loguru["record"]
+        assert ours.keys() == theirs.keys()
+        for key in ("exception", "extra", "file", "function", "level", "message", "module", "name", "process", "thread"):
+            assert ours[key] == theirs[key], key
+        assert ours["line"] == theirs["line"] + 1  # the next line of the same function
+        assert ours["time"]["repr"].endswith("+08:00")
+        assert 0 <= ours["time"]["timestamp"] - theirs["time"]["timestamp"] < 5
+        assert abs(ours["elapsed"]["seconds"] - theirs["elapsed"]["seconds"]) < 5
+    assert lines[2]["record"]["extra"] == {"worker_id": "prodFeat0001", **fields, "path": "/x"}
+
+
+def test_task_records_mask_secrets(tmp_path: Path) -> None:
+    log_file = configure_with_secrets(tmp_path)
+    log_task_record("WARNING", f"task attempt finished {AUTH_SECRET}", {"reason": f"refused {LAKEFS_SECRET}"})
+    text = log_file.read_text(encoding="utf-8")
+    assert AUTH_SECRET not in text and LAKEFS_SECRET not in text
+    assert records(log_file)[0]["record"]["extra"]["reason"] == "refused **********"
+
+
+def test_task_records_go_through_loguru_when_perago_logging_was_replaced(tmp_path: Path) -> None:
+    configure(tmp_path)
+    seen: list[str] = []
+    logger.remove()
+    logger.add(lambda message: seen.append(message.record["message"]), level="INFO")
+    log_task_record("INFO", "task attempt finished", {"status": "COMPLETED"})
+    assert seen == ["task attempt finished"]
+
+
+def test_task_records_and_loguru_records_from_many_threads_are_whole_lines(tmp_path: Path) -> None:
+    log_file = configure(tmp_path, max_bytes=64 * 1024)
+
+    def write(thread: int) -> None:
+        for index in range(50):
+            if index % 2:
+                log_task_record("INFO", f"record {index}", {"thread": thread, "pad": "z" * 300})
+            else:
+                logger.bind(thread=thread, pad="z" * 300).info("record {}", index)
+
+    threads = [threading.Thread(target=write, args=(thread,)) for thread in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = [
+        json.loads(line)["record"]
+        for path in log_file.parent.iterdir()
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    assert len(list(log_file.parent.iterdir())) > 1  # rotation happened under both writers
+    assert sorted((r["extra"]["thread"], int(r["message"].split()[1])) for r in lines) == [
+        (thread, index) for thread in range(4) for index in range(50)
+    ]
