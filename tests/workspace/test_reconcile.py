@@ -24,7 +24,8 @@ from perago.cli import app
 from perago.conductor import ConductorClient
 from perago.testing.conductor import ConductorEmulator
 from perago.workspace import run_workspace_attempt
-from perago.workspace.identity import EXECUTION_ID, KIND, KIND_REVERT, REVERTS
+from perago.testing.lakefs.faults import FaultRule
+from perago.workspace.identity import EXECUTION_ID, KIND, KIND_PUBLICATION, KIND_REVERT, REVERTS
 from perago.workspace.reconcile import Decision, Reconciler
 from perago.workspace.runtime import LakeFSWorkspaceRuntime
 from perago.workspace_spec import WorkspaceSpec
@@ -56,11 +57,13 @@ def conductor_client(conductor: ConductorEmulator) -> Iterator[ConductorClient]:
 class Flow:
     """One single-task workflow whose task has been polled and has published through perago."""
 
-    def __init__(self, admin: ConductorAdmin, client: ConductorClient, repo: Repo, **taskdef: Any) -> None:
+    def __init__(
+        self, admin: ConductorAdmin, client: ConductorClient, repo: Repo, ref: str | None = None, **taskdef: Any
+    ) -> None:
         self.admin, self.client, self.repo = admin, client, repo
         self.task_name = f"reconcile.render{next(_names)}"
         flow_name = admin.setup_single_task_workflow(self.task_name, **taskdef)
-        workspace = {"repository": repo.name, "branch": "main", "refType": "commit", "ref": repo.initial}
+        workspace = {"repository": repo.name, "branch": "main", "refType": "commit", "ref": ref or repo.initial}
         self.workflow_id = admin.start(flow_name, {}, workspace=workspace)
         self.task = self.poll()
 
@@ -200,6 +203,67 @@ def test_a_revert_that_conflicts_with_a_later_commit_fails_and_changes_nothing(
     assert (decision.action, decision.failed) == ("failed", True)
     assert "revert refused" in decision.reason and "409" in decision.reason
     assert repo.head().id == foreign
+
+
+def test_a_publication_another_publication_builds_on_is_kept(
+    admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    first = Flow(admin, conductor_client, repo)
+    published = first.publish(runtime, tmp_path)
+    first.report("FAILED")
+    second = Flow(admin, conductor_client, repo, ref=published)
+    built_on_it = second.publish(runtime, tmp_path, b"second")
+
+    decisions = reconcile(repo, conductor_client)
+
+    assert [(d.publication, d.action) for d in decisions] == [(built_on_it, "kept"), (published, "kept")]
+    assert decisions[1].reason == f"publication {built_on_it} builds on it"
+    assert repo.head().id == built_on_it
+
+
+def test_a_lost_revert_answer_is_resolved_by_reading_the_branch(
+    lakefs: Any, admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo,
+    runtime: LakeFSWorkspaceRuntime, tmp_path: Path,
+) -> None:
+    flow = Flow(admin, conductor_client, repo)
+    published = flow.publish(runtime, tmp_path)
+    flow.report("FAILED")
+    lakefs.faults.add(FaultRule(operation="revertBranch", drop_after_apply_rate=1.0, times=1))
+    try:
+        (decision,) = reconcile(repo, conductor_client)
+    finally:
+        lakefs.faults.clear()
+
+    assert (decision.action, decision.revert) == ("reverted", repo.head().id)
+    assert repo.tree(repo.head().id) == repo.tree(repo.initial)
+    assert reconcile(repo, conductor_client) == []
+
+
+def test_a_revert_racing_the_tasks_own_retry_is_withdrawn(
+    lakefs: Any, admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo,
+    runtime: LakeFSWorkspaceRuntime, tmp_path: Path,
+) -> None:
+    """The retry replaced the orphan with the same content just before our revert landed: undo ours."""
+    flow = Flow(admin, conductor_client, repo)
+    published = flow.publish(runtime, tmp_path)
+    flow.report("FAILED")
+    task = {key: value for key, value in repo.head().metadata.items() if key.startswith("perago.")}
+
+    def retry_publishes_meanwhile(operation: str) -> None:
+        repo.client.revert(repo.name, "main", published, message="retry replaces", metadata={
+            **task, KIND: KIND_REVERT, REVERTS: published, EXECUTION_ID: "retry"})
+        repo.commit_files("main", {"data/edit.txt": b"published"}, content_type="text/plain", metadata={
+            **task, KIND: KIND_PUBLICATION, EXECUTION_ID: "retry"})
+
+    lakefs.faults.add(FaultRule(operation="revertBranch", before_apply=retry_publishes_meanwhile, times=1))
+    try:
+        (decision,) = reconcile(repo, conductor_client)
+    finally:
+        lakefs.faults.clear()
+
+    assert (decision.action, decision.failed) == ("failed", True)
+    assert "was withdrawn" in decision.reason
+    assert repo.tree(repo.head().id)["data/edit.txt"] == b"published", "the retry's publication survives"
 
 
 def _environment(lakefs: Any, conductor_url: str) -> dict[str, str]:

@@ -1,7 +1,9 @@
 """The lakeFS workspace runtime: download, change detection, staging and fenced publication.
 
 The attempt runner calls `run_workspace_attempt` with one shared `LakeFSWorkspaceRuntime`;
-`publish` documents the publication protocol.
+`publish` documents the publication protocol, `reconcile` the rollback of publications
+Conductor never recorded (`perago reconcile`): readers take refs from Conductor outputs,
+never from a branch head.
 """
 
 from perago.workspace.attempt import (

@@ -33,6 +33,11 @@ commit, whose content equals `A`, so the next task of the workflow can continue 
 Because nothing is ever dropped from `T`, every ref perago reported to Conductor stays
 reachable from the branch, so lakeFS garbage collection cannot reclaim it (W-26).
 
+A publication is the task's output only once Conductor accepts the result naming it.
+Readers must take refs from Conductor outputs, never from `T`'s head: a publication whose
+attempt then runs out of retries, is terminated or skipped stays on `T` until
+`perago reconcile` (`reconcile.py`, from cron or a workflow-end hook) reverts it (W-05).
+
 Every call is bounded by an end-to-end publish deadline taken from the task's
 `PublishBudget` (`lakefs_merge_timeout_seconds`, W-16); without a budget a default applies.
 """
