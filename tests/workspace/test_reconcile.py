@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,11 +23,12 @@ from typer.testing import CliRunner
 from perago.attempt import AttemptSnapshot
 from perago.cli import app
 from perago.conductor import ConductorClient
+from perago.conductor.errors import ConductorClientError, ConductorTransportError
 from perago.testing.conductor import ConductorEmulator
 from perago.workspace import run_workspace_attempt
 from perago.testing.lakefs.faults import FaultRule
-from perago.workspace.identity import EXECUTION_ID, KIND, KIND_PUBLICATION, KIND_REVERT, REVERTS
-from perago.workspace.reconcile import Decision, Reconciler
+from perago.workspace.identity import EXECUTION_ID, KIND, KIND_PUBLICATION, KIND_REVERT, REVERTS, PublicationIdentity
+from perago.workspace.reconcile import ConductorView, Decision, Reconciler
 from perago.workspace.runtime import LakeFSWorkspaceRuntime
 from perago.workspace_spec import WorkspaceSpec
 from runtime.conductor_admin import ConductorAdmin
@@ -266,6 +268,20 @@ def test_a_revert_racing_the_tasks_own_retry_is_withdrawn(
     assert repo.tree(repo.head().id)["data/edit.txt"] == b"published", "the retry's publication survives"
 
 
+def test_only_the_window_and_the_commit_bound_are_inspected(
+    admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    flow = Flow(admin, conductor_client, repo)
+    published = flow.publish(runtime, tmp_path)
+    repo.commit_files("main", {"other/outside.txt": b"later"})
+    flow.report("FAILED")
+
+    assert reconcile(repo, conductor_client, max_commits=1, dry_run=True) == []
+    assert reconcile(repo, conductor_client, window_seconds=3600, now=time.time() + 7200, dry_run=True) == []
+    (decision,) = reconcile(repo, conductor_client, max_commits=2, dry_run=True)
+    assert (decision.publication, decision.action) == (published, "would revert")
+
+
 def _environment(lakefs: Any, conductor_url: str) -> dict[str, str]:
     return {"CONDUCTOR_SERVER_URL": conductor_url, **lakefs.env()}
 
@@ -348,3 +364,79 @@ def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+# -- the decision table, against a Conductor double ---------------------------------------
+
+PUBLICATION = "p" * 64
+ATTEMPT = PublicationIdentity(
+    workflow_instance_id="wf", reference_task_name="render", seq=1, iteration=0,
+    task_id="t0", retry_count=0, execution_id="e0",
+)
+
+
+class ConductorDouble:
+    """Answers `get_task`/`get_workflow` from a task list, or fails every call with `error`."""
+
+    def __init__(self, tasks: list[dict[str, Any]], status: str = "RUNNING", error: Exception | None = None) -> None:
+        self.tasks, self.status, self.error, self.calls = tasks, status, error, 0
+
+    def get_task(self, task_id: str) -> dict[str, Any]:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        for task in self.tasks:
+            if task["taskId"] == task_id:
+                return task
+        raise ConductorClientError("GET", f"/tasks/{task_id}", 404, b'{"message": "No such task found by id"}')
+
+    def get_workflow(self, workflow_id: str) -> dict[str, Any]:
+        self.calls += 1
+        return {"workflowId": workflow_id, "status": self.status, "tasks": self.tasks}
+
+
+def attempt(task_id: str, status: str, retried_from: str | None = None, **fields: Any) -> dict[str, Any]:
+    task = {"taskId": task_id, "workflowInstanceId": "wf", "referenceTaskName": "render", "status": status}
+    if retried_from:
+        task["retriedTaskId"] = retried_from
+    return {**task, **fields}
+
+
+@pytest.mark.parametrize(
+    ("tasks", "status", "orphan", "reason"),
+    [
+        ([attempt("t0", "SKIPPED")], "RUNNING", True, "ended SKIPPED, which Conductor never retries"),
+        ([attempt("t0", "COMPLETED", outputData={"workspace": {"ref": "other"}})], "RUNNING", True, "never retries"),
+        ([attempt("t0", "COMPLETED", outputData={"workspace": {"ref": PUBLICATION}})], "COMPLETED", False,
+         "recorded it as the output"),
+        ([attempt("t0", "FAILED"), attempt("t1", "FAILED", "t0"), attempt("t2", "COMPLETED_WITH_ERRORS", "t1")],
+         "RUNNING", True, "its last retry t2 ended COMPLETED_WITH_ERRORS"),
+        ([attempt("t0", "TIMED_OUT"), attempt("t1", "IN_PROGRESS", "t0")], "RUNNING", False, "t1 is IN_PROGRESS"),
+        ([attempt("t0", "FAILED")], "RUNNING", False, "Conductor may still retry it"),
+        ([attempt("t0", "FAILED"), attempt("t9", "COMPLETED", inputData={"workspace": {"ref": PUBLICATION}})],
+         "FAILED", False, "task render (t9) of the workflow refers to it"),
+        ([attempt("t0", "CANCELED")], "TERMINATED", True, "ended CANCELED and workflow wf is TERMINATED"),
+        ([attempt("t0", "SCHEDULED")], "PAUSED", False, "is still SCHEDULED"),
+    ],
+)
+def test_the_decision_table(tasks: list[dict[str, Any]], status: str, orphan: bool, reason: str) -> None:
+    verdict = ConductorView(ConductorDouble(tasks, status)).verdict(PUBLICATION, ATTEMPT)
+    assert (verdict.orphan, verdict.undecided) == (orphan, False)
+    assert reason in verdict.reason
+
+
+def test_doubt_keeps_the_publication_and_an_outage_stops_the_questions() -> None:
+    unknown = ConductorView(ConductorDouble([])).verdict(PUBLICATION, ATTEMPT)
+    assert (unknown.orphan, unknown.undecided, unknown.unanswered) == (False, True, False)
+
+    elsewhere = ConductorView(ConductorDouble([attempt("t0", "FAILED", workflowInstanceId="other")], "FAILED"))
+    assert elsewhere.verdict(PUBLICATION, ATTEMPT).undecided
+
+    unreadable = ConductorView(ConductorDouble([{"taskId": "t0", "workflowInstanceId": "wf"}], "FAILED"))
+    assert unreadable.verdict(PUBLICATION, ATTEMPT).unanswered, "a task without a status is an unreadable answer"
+
+    double = ConductorDouble([], error=ConductorTransportError("GET /tasks/t0: ConnectionRefusedError"))
+    view = ConductorView(double)
+    first, second = view.verdict(PUBLICATION, ATTEMPT), view.verdict(PUBLICATION, ATTEMPT)
+    assert (first.orphan, first.unanswered, second.unanswered) == (False, True, True)
+    assert double.calls == 1 and second.reason.startswith("not asked: Conductor could not answer")

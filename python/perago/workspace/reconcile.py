@@ -110,7 +110,9 @@ class _Publication:
 
 
 @dataclass
-class _Verdict:
+class Verdict:
+    """Conductor's view of one publication: orphan (revert it), kept, or undecided (kept too)."""
+
     orphan: bool
     reason: str
     undecided: bool = False
@@ -119,33 +121,34 @@ class _Verdict:
 
 
 @dataclass
-class _ConductorView:
+class ConductorView:
     """Answers for one run: workflows cached, and no further calls once Conductor is down."""
 
     conductor: ConductorReader
     workflows: dict[str, dict[str, Any]] = field(default_factory=dict)
     down: str | None = None
 
-    def verdict(self, publication: str, identity: PublicationIdentity) -> _Verdict:
+    def verdict(self, publication: str, identity: PublicationIdentity) -> Verdict:
+        """Apply the module's decision table to the attempt `identity` names."""
         if self.down is not None:
-            return _Verdict(False, f"not asked: {self.down}", undecided=True, unanswered=True)
+            return Verdict(False, f"not asked: {self.down}", undecided=True, unanswered=True)
         try:
             return self._verdict(publication, identity)
         except ConductorError as error:
             if isinstance(error, ConductorHttpStatusError) and error.status == 404:
-                return _Verdict(False, f"Conductor does not know it ({error})", undecided=True)
+                return Verdict(False, f"Conductor does not know it ({error})", undecided=True)
             self.down = f"Conductor could not answer ({error})"
-            return _Verdict(False, self.down, undecided=True, unanswered=True)
+            return Verdict(False, self.down, undecided=True, unanswered=True)
         except (ValueError, KeyError, TypeError) as error:
             reason = f"Conductor's answer is unreadable ({type(error).__name__}: {error})"
-            return _Verdict(False, reason, undecided=True, unanswered=True)
+            return Verdict(False, reason, undecided=True, unanswered=True)
 
-    def _verdict(self, publication: str, identity: PublicationIdentity) -> _Verdict:
+    def _verdict(self, publication: str, identity: PublicationIdentity) -> Verdict:
         attempt = f"attempt {identity.task_id}#{identity.retry_count} of {identity.reference_task_name}"
         task = self.conductor.get_task(identity.task_id)
         workflow_id = task.get("workflowInstanceId")
         if workflow_id != identity.workflow_instance_id:
-            return _Verdict(
+            return Verdict(
                 False,
                 f"Conductor's task {identity.task_id} belongs to workflow {workflow_id}, "
                 f"not {identity.workflow_instance_id}",
@@ -153,31 +156,31 @@ class _ConductorView:
             )
         status = str(task["status"])
         if _mentions(task.get("outputData"), publication):
-            return _Verdict(False, f"Conductor recorded it as the output of {attempt} ({status})")
+            return Verdict(False, f"Conductor recorded it as the output of {attempt} ({status})")
         if status in RUNNING_TASK:
-            return _Verdict(False, f"{attempt} is still {status}")
+            return Verdict(False, f"{attempt} is still {status}")
         workflow = self._workflow(identity.workflow_instance_id)
         tasks = [t for t in workflow.get("tasks") or [] if isinstance(t, Mapping)]
         for other in tasks:
             if _mentions(other.get("outputData"), publication) or _mentions(other.get("inputData"), publication):
-                return _Verdict(
+                return Verdict(
                     False, f"task {other.get('referenceTaskName')} ({other.get('taskId')}) of the workflow refers to it"
                 )
         if _mentions(workflow.get("output"), publication) or _mentions(workflow.get("input"), publication):
-            return _Verdict(False, f"workflow {identity.workflow_instance_id} refers to it")
+            return Verdict(False, f"workflow {identity.workflow_instance_id} refers to it")
         workflow_status = str(workflow["status"])
         ended = f"{attempt} ended {status}"
         if workflow_status in TERMINAL_WORKFLOW:
-            return _Verdict(True, f"{ended} and workflow {identity.workflow_instance_id} is {workflow_status}")
+            return Verdict(True, f"{ended} and workflow {identity.workflow_instance_id} is {workflow_status}")
         if status in NEVER_RETRIED_TASK:
-            return _Verdict(True, f"{ended}, which Conductor never retries; workflow is {workflow_status}")
+            return Verdict(True, f"{ended}, which Conductor never retries; workflow is {workflow_status}")
         latest = _last_retry(tasks, identity.task_id)
         if latest is None:
-            return _Verdict(False, f"{ended} and Conductor may still retry it (workflow {workflow_status})")
+            return Verdict(False, f"{ended} and Conductor may still retry it (workflow {workflow_status})")
         latest_status = str(latest.get("status"))
         if latest_status in RUNNING_TASK:
-            return _Verdict(False, f"{ended}; its retry {latest.get('taskId')} is {latest_status} and replaces it")
-        return _Verdict(True, f"{ended} and its last retry {latest.get('taskId')} ended {latest_status}")
+            return Verdict(False, f"{ended}; its retry {latest.get('taskId')} is {latest_status} and replaces it")
+        return Verdict(True, f"{ended} and its last retry {latest.get('taskId')} ended {latest_status}")
 
     def _workflow(self, workflow_id: str) -> dict[str, Any]:
         cached = self.workflows.get(workflow_id)
@@ -251,7 +254,7 @@ class Reconciler:
         self.dry_run = dry_run
         self.since = (time.time() if now is None else now) - window_seconds
         self.run_id = f"reconcile-{uuid.uuid4().hex}"
-        self._conductor = _ConductorView(conductor)
+        self._conductor = ConductorView(conductor)
 
     @property
     def conductor_down(self) -> str | None:
