@@ -5,7 +5,7 @@ task's output only when Conductor accepts the COMPLETED result naming it. When t
 happens — retries exhausted after the merge landed, the workflow terminated or the task
 skipped mid-publish, a later attempt or a duplicate delivery recorded instead — the commit
 stays on the branch and nobody owns it. Readers must take refs from Conductor outputs, never
-from a branch head; `reconcile_repository` then withdraws what Conductor will never record.
+from a branch head; a `Reconciler` run then withdraws what Conductor will never record.
 
 It walks the recent first-parent history of each branch (bounded by a time window and a
 commit count), and for every publication not reverted yet asks Conductor about the attempt
@@ -13,9 +13,9 @@ its metadata names. Any doubt keeps the commit:
 
 | Conductor says | Verdict |
 | --- | --- |
-| task or workflow unreadable (unreachable, 5xx, auth, unknown id) | undecided, kept |
+| task or workflow unreadable (unreachable, 5xx, auth: the run fails; unknown id: it does not) | undecided, kept |
 | the commit is in the output or input of any task of the workflow, or the workflow's | kept |
-| a later unreverted publication on the branch used the commit as its input ref | kept |
+| a later unreverted publication on the branch names the commit as its input ref | kept |
 | the attempt is SCHEDULED or IN_PROGRESS | kept |
 | the workflow is COMPLETED, FAILED, TIMED_OUT or TERMINATED | orphan |
 | the attempt ended in a status Conductor never retries (COMPLETED elsewhere, COMPLETED_WITH_ERRORS, FAILED_WITH_TERMINAL_ERROR, CANCELED, SKIPPED) | orphan |
@@ -29,6 +29,7 @@ same logical task treats it like its own replacement, and the next run sees the 
 done (idempotent). Right before each revert the branch is re-read; afterwards the revert
 must sit on the head that was checked, or only on commits unrelated to the orphan's task —
 if the task's retry published meanwhile, the revert is withdrawn and reported as failed.
+A revert that conflicts with later commits is refused by lakeFS and reported as failed.
 """
 
 from __future__ import annotations
@@ -68,7 +69,6 @@ NEVER_RETRIED_TASK = frozenset(
 )
 
 Action = Literal["kept", "undecided", "reverted", "would revert", "already reverted", "failed"]
-ORPHAN_ACTIONS = frozenset({"reverted", "would revert", "failed"})
 
 
 class ConductorReader(Protocol):
@@ -90,10 +90,6 @@ class Decision:
     reason: str
     revert: str | None = None
     failed: bool = False
-
-    @property
-    def orphan(self) -> bool:
-        return self.action in ORPHAN_ACTIONS
 
     def line(self) -> str:
         """One operator-facing line, as `perago reconcile` prints it."""
@@ -464,13 +460,3 @@ def _log(decision: Decision) -> None:
         revert=decision.revert,
     )
 
-
-def reconcile_repository(
-    client: LakeFSClient,
-    conductor: ConductorReader,
-    repository: str,
-    branches: Iterable[str] | None = None,
-    **options: Any,
-) -> list[Decision]:
-    """Run one `Reconciler` over `branches` (default: every non-staging branch)."""
-    return Reconciler(client, conductor, repository, **options).reconcile(branches)
