@@ -14,6 +14,7 @@ stderr, which the supervisor reports. A `BaseException` from task code (e.g.
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
 from collections.abc import Mapping
@@ -81,9 +82,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module_target = args[0]
     channel = _core.ExecutorChannel.from_env()
+    config, task = load_task(module_target)
+    return serve_slot(channel, module_target, config, task)
+
+
+def load_task(module_target: str) -> tuple[RuntimeConfig, TaskDefinition]:
+    """The boot work that does not depend on the slot: configuration and the task module
+    (and the workspace stack it needs). The warm spare (`perago.spare`) does it ahead of time."""
     config = load_runtime_config(module_target, probe_roots=False)
-    worker_id = channel.worker_id or resolve_worker_id(module_target)
     task = load_module_task(module_target)
+    if task.has_workspace:
+        importlib.import_module("perago.workspace")  # so a spare has it warm too
+    return config, task
+
+
+def serve_slot(
+    channel: _core.ExecutorChannel, module_target: str, config: RuntimeConfig, task: TaskDefinition
+) -> int:
+    """Open the worker's log, build the attempt runner, install the signal flags, serve."""
+    worker_id = channel.worker_id or resolve_worker_id(module_target)
     log_file = configure_process_logging(config, module_target=module_target, worker_id=worker_id)
     log_process_started("executor", worker_id=worker_id, module_target=module_target, log_file=log_file)
     executor = Executor(channel, conductor_worker_id(config.worker_id_prefix))

@@ -3,7 +3,9 @@
 The loop (`_core.run_supervisor`) takes the workspace-root lock for its whole life,
 sweeps abandoned attempt workspaces, starts the broker and the executors, restarts
 what dies with the 1, 2, 4 ... 30 s backoff, drains on SIGINT/SIGTERM and returns how
-it ended. Nothing here polls or handles signals; this module only turns
+it ended. With a spare command it also keeps one warm spare executor (`perago.spare`,
+one more idle interpreter) that it promotes into a dead executor's slot instead of
+booting a cold one. Nothing here polls or handles signals; this module only turns
 configuration into plain values and the outcome into an exit code and a message.
 """
 
@@ -42,6 +44,11 @@ def executor_command(module_target: str) -> list[str]:
     return [sys.executable, "-m", "perago.executor", module_target]
 
 
+def spare_command(module_target: str) -> list[str]:
+    """`python -m perago.spare <module>`, with this interpreter."""
+    return [sys.executable, "-m", "perago.spare", module_target]
+
+
 @dataclass(frozen=True)
 class SupervisorSettings:
     """What the loop needs, as plain values.
@@ -49,6 +56,7 @@ class SupervisorSettings:
     `backoff_unit` scales the restart sequence (1 s in production), `healthy_after` is
     the uptime after which a slot's backoff starts over, and `boot_failure_limit` is how
     many consecutive deaths before ready stop the runtime; tests shrink them.
+    `spare_command` starts the warm spare executor; `None` runs without one.
     """
 
     workspace_root: Path
@@ -56,6 +64,7 @@ class SupervisorSettings:
     process_count: int
     broker_command: Sequence[str]
     executor_command: Sequence[str]
+    spare_command: Sequence[str] | None = None
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     gc_ttl: timedelta = DEFAULT_GC_TTL
     gc_interval: timedelta = DEFAULT_GC_INTERVAL
@@ -80,8 +89,10 @@ class SupervisorSettings:
                 "PERAGO_WORKER_ID_PREFIX must contain only ASCII letters and digits"
             )
         object.__setattr__(self, "worker_id_prefix", prefix)
-        for name in ("broker_command", "executor_command"):
+        for name in ("broker_command", "executor_command", "spare_command"):
             command = getattr(self, name)
+            if name == "spare_command" and command is None:
+                continue
             if (
                 isinstance(command, str)
                 or not command
@@ -126,6 +137,7 @@ def supervise(settings: SupervisorSettings) -> _core.SupervisorOutcome:
         process_count=settings.process_count,
         broker_command=list(settings.broker_command),
         executor_command=list(settings.executor_command),
+        spare_command=None if settings.spare_command is None else list(settings.spare_command),
         env=list(settings.env.items()),
         gc_ttl_seconds=settings.gc_ttl.total_seconds(),
         gc_interval_seconds=settings.gc_interval.total_seconds(),
@@ -160,6 +172,7 @@ def settings_for_plan(plan: StartPlan, *, processes: int) -> SupervisorSettings:
         process_count=processes,
         broker_command=broker_command(plan.module_target),
         executor_command=executor_command(plan.module_target),
+        spare_command=spare_command(plan.module_target),
         gc_ttl=config.workspace_gc_ttl,
         gc_interval=config.workspace_gc_interval,
         force_kill_after=config.shutdown_force_kill_after,
@@ -178,5 +191,6 @@ __all__ = [
     "report_outcome",
     "run_supervisor",
     "settings_for_plan",
+    "spare_command",
     "supervise",
 ]

@@ -21,6 +21,12 @@
 //! | `Stop` 4 | broker → executor | 0 | empty: finish nothing new, exit 0 |
 //! | `FenceRequest` 5 | executor → broker | dispatch id | opaque request (the task id) |
 //! | `FenceReply` 6 | broker → executor | dispatch id | opaque reply (fresh task JSON or an error) |
+//! | `Warm` 7 | spare → supervisor | 0 | empty: the warm spare has booted and waits for a slot |
+//! | `Promote` 8 | supervisor → spare | slot | slot u32, generation u32, worker id: take this slot |
+//!
+//! A warm spare executor starts on a socketpair of its own whose other end the
+//! supervisor keeps: it says `Warm` once booted, then blocks until `Promote`, which the
+//! supervisor writes before sending that same end to the broker as the slot's `SlotSocket`.
 //!
 //! Control socket (supervisor ↔ broker, one for the supervisor's life):
 //!
@@ -62,6 +68,8 @@ pub enum Kind {
     Stop = 4,
     FenceRequest = 5,
     FenceReply = 6,
+    Warm = 7,
+    Promote = 8,
     SlotSocket = 16,
     ExecutorExited = 17,
     Drain = 18,
@@ -69,13 +77,15 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Ready,
         Kind::Assign,
         Kind::Complete,
         Kind::Stop,
         Kind::FenceRequest,
         Kind::FenceReply,
+        Kind::Warm,
+        Kind::Promote,
         Kind::SlotSocket,
         Kind::ExecutorExited,
         Kind::Drain,
@@ -94,6 +104,8 @@ impl Kind {
             Kind::Stop => "Stop",
             Kind::FenceRequest => "FenceRequest",
             Kind::FenceReply => "FenceReply",
+            Kind::Warm => "Warm",
+            Kind::Promote => "Promote",
             Kind::SlotSocket => "SlotSocket",
             Kind::ExecutorExited => "ExecutorExited",
             Kind::Drain => "Drain",
@@ -249,6 +261,8 @@ pub enum Message {
     Stop,
     FenceRequest { dispatch_id: u64, request: Vec<u8> },
     FenceReply { dispatch_id: u64, reply: Vec<u8> },
+    Warm,
+    Promote { slot: u32, generation: u32, worker_id: String },
     SlotSocket { slot: u32, generation: u32, worker_id: String },
     ExecutorExited { slot: u32, generation: u32, worker_id: String, cause: ExitCause },
     Drain,
@@ -270,12 +284,12 @@ impl Message {
                 Frame::new(Kind::FenceRequest, *dispatch_id, request.clone())
             }
             Message::FenceReply { dispatch_id, reply } => Frame::new(Kind::FenceReply, *dispatch_id, reply.clone()),
+            Message::Warm => Frame::new(Kind::Warm, 0, Vec::new()),
+            Message::Promote { slot, generation, worker_id } => {
+                Frame::new(Kind::Promote, u64::from(*slot), slot_identity(*slot, *generation, worker_id))
+            }
             Message::SlotSocket { slot, generation, worker_id } => {
-                let mut payload = Vec::with_capacity(8 + worker_id.len());
-                payload.extend_from_slice(&slot.to_le_bytes());
-                payload.extend_from_slice(&generation.to_le_bytes());
-                payload.extend_from_slice(worker_id.as_bytes());
-                Frame::new(Kind::SlotSocket, u64::from(*slot), payload)
+                Frame::new(Kind::SlotSocket, u64::from(*slot), slot_identity(*slot, *generation, worker_id))
             }
             Message::ExecutorExited { slot, generation, worker_id, cause } => {
                 let (tag, value) = match cause {
@@ -316,12 +330,14 @@ impl Message {
             Kind::Stop => Message::Stop,
             Kind::FenceRequest => Message::FenceRequest { dispatch_id: frame.id, request: payload },
             Kind::FenceReply => Message::FenceReply { dispatch_id: frame.id, reply: payload },
+            Kind::Warm => Message::Warm,
+            Kind::Promote => {
+                let (slot, generation, worker_id) = split_slot_identity(&payload).map_err(bad)?;
+                Message::Promote { slot, generation, worker_id }
+            }
             Kind::SlotSocket => {
-                if payload.len() < 8 {
-                    return Err(bad("shorter than slot and generation"));
-                }
-                let worker_id = String::from_utf8(payload[8..].to_vec()).map_err(|_| bad("worker id is not UTF-8"))?;
-                Message::SlotSocket { slot: le_u32(&payload[0..4]), generation: le_u32(&payload[4..8]), worker_id }
+                let (slot, generation, worker_id) = split_slot_identity(&payload).map_err(bad)?;
+                Message::SlotSocket { slot, generation, worker_id }
             }
             Kind::ExecutorExited => {
                 if payload.len() < 13 {
@@ -349,6 +365,23 @@ impl Message {
 
 fn le_u32(bytes: &[u8]) -> u32 {
     u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+/// The payload of `SlotSocket` and `Promote`: slot u32, generation u32, worker id.
+fn slot_identity(slot: u32, generation: u32, worker_id: &str) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(8 + worker_id.len());
+    payload.extend_from_slice(&slot.to_le_bytes());
+    payload.extend_from_slice(&generation.to_le_bytes());
+    payload.extend_from_slice(worker_id.as_bytes());
+    payload
+}
+
+fn split_slot_identity(payload: &[u8]) -> Result<(u32, u32, String), &'static str> {
+    if payload.len() < 8 {
+        return Err("shorter than slot and generation");
+    }
+    let worker_id = String::from_utf8(payload[8..].to_vec()).map_err(|_| "worker id is not UTF-8")?;
+    Ok((le_u32(&payload[0..4]), le_u32(&payload[4..8]), worker_id))
 }
 
 fn with_execution_id(execution_id: &str, body: &[u8]) -> Vec<u8> {
@@ -402,6 +435,9 @@ mod tests {
             (any::<u64>(), bytes()).prop_map(|(dispatch_id, reply)| Message::FenceReply { dispatch_id, reply }),
             (any::<u32>(), any::<u32>(), "[A-Za-z0-9]{0,20}")
                 .prop_map(|(slot, generation, worker_id)| Message::SlotSocket { slot, generation, worker_id }),
+            Just(Message::Warm),
+            (any::<u32>(), any::<u32>(), "[A-Za-z0-9]{0,20}")
+                .prop_map(|(slot, generation, worker_id)| Message::Promote { slot, generation, worker_id }),
             (any::<u32>(), any::<u32>(), "[A-Za-z0-9]{0,20}", any::<bool>(), any::<i32>()).prop_map(
                 |(slot, generation, worker_id, by_signal, value)| Message::ExecutorExited {
                     slot,

@@ -141,7 +141,8 @@ def start_supervisor(
     tasks: list[dict[str, Any]] | None = None,
     **settings: Any,
 ) -> Runtime:
-    """Launch a supervisor over the stand-in children; `settings` override SupervisorSettings fields."""
+    """Launch a supervisor over the stand-in children (with the stand-in warm spare unless
+    `spare_command=None`); `settings` override SupervisorSettings fields."""
     root = root or tmp_path / "root"
     journal = tmp_path / f"{name}-journal.jsonl"
     stderr = tmp_path / f"{name}-stderr.log"
@@ -156,6 +157,7 @@ def start_supervisor(
         "process_count": process_count,
         "broker_command": [sys.executable, str(CHILDREN / "broker.py")],
         "executor_command": [sys.executable, str(CHILDREN / "executor.py")],
+        "spare_command": [sys.executable, str(CHILDREN / "spare.py")],
         "env": env,
         "backoff_unit": 0.05,
         "healthy_after": 60,

@@ -1,5 +1,5 @@
 """Drain: in-flight tasks finish, one global force-kill deadline, second SIGINT stops now,
-and a SIGKILLed supervisor takes every child with it."""
+and a SIGKILLed supervisor takes every child, the warm spare included, with it."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from supervisor_harness import Runtime, pid_alive
 
 
 def child_pids(runtime: Runtime) -> list[int]:
-    return [e["pid"] for e in runtime.events("executor_ready")] + [
-        e["pid"] for e in runtime.events("broker_ready")
-    ]
+    return (
+        [e["pid"] for e in runtime.events("executor_ready")]
+        + [e["pid"] for e in runtime.events("broker_ready")]
+        + [e["pid"] for e in runtime.events("spare_booted")]
+    )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -99,9 +101,10 @@ def test_sigkilled_supervisor_leaves_no_child_behind(start_runtime) -> None:
     runtime: Runtime = start_runtime(process_count=3, tasks=[{"sleep": 30}])
     runtime.wait_all_ready(3)
     runtime.wait_event("task_started")
+    runtime.wait_log("spare executor warm")
     # pidfds, not pids: the pid numbers may be reused by the time we look.
     pidfds = [os.pidfd_open(pid) for pid in child_pids(runtime)]
-    assert len(pidfds) == 4
+    assert len(pidfds) == 5, "broker, three executors and the warm spare"
     try:
         runtime.send(signal.SIGKILL)
         runtime.process.wait()

@@ -51,10 +51,23 @@ def test_all_children_start_with_worker_ids_titles_and_only_their_own_sockets(
         "testWorker0002",
         "testWorker0003",
     ]
+    # One warm spare besides them, started once they were all up; it holds one socket of
+    # its own (not the broker's) and has no worker id of its own.
+    spare = runtime.wait_log("spare executor warm")[0]
+    assert spare["role"] == "spare" and spare["worker_id"] == "testWorkerSpare"
+    assert spare["pid"] not in {e["pid"] for e in ready}
+    assert (
+        Path(f"/proc/{spare['pid']}/cmdline").read_bytes().split(b"\0")[0].decode()
+        == "perago spare testWorkerSpare"
+    )
+    assert socket_fds(spare["pid"]) == 1
+    assert "PERAGO_WORKER_ID=" not in Path(f"/proc/{spare['pid']}/environ").read_text()
 
     runtime.send(signal.SIGTERM)
     assert runtime.exit_code() == 0
     assert len(runtime.events("executor_stop", closed=False)) == 3
+    assert runtime.events("spare_stopped"), "a drain stops the spare too"
+    assert not pid_alive(spare["pid"])
     assert runtime.events("broker_drained")
     for event in ready:
         assert not pid_alive(event["pid"])

@@ -1,13 +1,17 @@
 //! `run_supervisor`: the process-mode loop, run with the GIL released under the
-//! workspace-root lock, returning how it ended as a `SupervisorOutcome` value.
+//! workspace-root lock, returning how it ended as a `SupervisorOutcome` value; and
+//! `wait_for_promotion`, the warm spare's side of its promotion.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
+use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use crate::channel;
 use crate::lock::{LockError, RootLock};
 use crate::supervisor::{self, Config, SupervisorError};
 
@@ -43,7 +47,7 @@ fn seconds(name: &str, value: f64) -> PyResult<Duration> {
 #[pyfunction]
 #[pyo3(signature = (
     *, workspace_root, worker_id_prefix, process_count, broker_command, executor_command, env,
-    gc_ttl_seconds, gc_interval_seconds, force_kill_after_seconds=None,
+    gc_ttl_seconds, gc_interval_seconds, spare_command=None, force_kill_after_seconds=None,
     backoff_unit_seconds=1.0, healthy_after_seconds=60.0, boot_failure_limit=3,
 ))]
 #[allow(clippy::too_many_arguments)]
@@ -57,6 +61,7 @@ pub fn run_supervisor(
     env: Vec<(OsString, OsString)>,
     gc_ttl_seconds: f64,
     gc_interval_seconds: f64,
+    spare_command: Option<Vec<OsString>>,
     force_kill_after_seconds: Option<f64>,
     backoff_unit_seconds: f64,
     healthy_after_seconds: f64,
@@ -68,6 +73,7 @@ pub fn run_supervisor(
         process_count,
         broker_argv: broker_command,
         executor_argv: executor_command,
+        spare_argv: spare_command,
         env,
         gc_ttl: seconds("gc_ttl_seconds", gc_ttl_seconds)?,
         gc_interval: seconds("gc_interval_seconds", gc_interval_seconds)?,
@@ -98,6 +104,27 @@ pub fn run_supervisor(
     }
 }
 
+/// The warm spare's wait (`perago.spare`): say Warm on the socket in `PERAGO_SLOT_FD`
+/// and block until the supervisor promotes this process into a slot. Returns the slot's
+/// environment (worker id, process title, slot, generation) to apply before adopting the
+/// socket as an executor, or `None` when the supervisor is draining. Sets the spare's
+/// process title first.
+#[pyfunction]
+pub fn wait_for_promotion(py: Python<'_>) -> PyResult<Option<HashMap<String, String>>> {
+    let fd =
+        channel::inherited_fd("PERAGO_SLOT_FD").map_err(|message| perago_error(py, "RuntimeConfigError", message))?;
+    if let Ok(title) = std::env::var("PERAGO_PROCESS_TITLE") {
+        channel::set_process_title(&title);
+    }
+    // Children the task module starts while it is imported must not hold the slot socket.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let socket = unsafe { BorrowedFd::borrow_raw(fd) };
+    let promotion = py.detach(|| supervisor::await_promotion(socket))?;
+    Ok(promotion.map(|(slot, generation, worker_id)| {
+        supervisor::slot_env(slot, generation, &worker_id).into_iter().collect()
+    }))
+}
+
 enum RunError {
     Lock(LockError),
     Supervisor(SupervisorError),
@@ -121,5 +148,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EXIT_STOPPED_NOW", supervisor::EXIT_STOPPED_NOW)?;
     m.add_class::<SupervisorOutcome>()?;
     m.add_function(wrap_pyfunction!(run_supervisor, m)?)?;
+    m.add_function(wrap_pyfunction!(wait_for_promotion, m)?)?;
     Ok(())
 }

@@ -21,6 +21,8 @@ const MAX_LINE_BYTES: usize = 4096;
 pub enum Role {
     Broker,
     Executor { slot: u32 },
+    /// The warm spare: booted, owning no slot until promoted into one.
+    Spare,
 }
 
 impl Role {
@@ -28,6 +30,7 @@ impl Role {
         match self {
             Role::Broker => "broker",
             Role::Executor { .. } => "executor",
+            Role::Spare => "spare",
         }
     }
 }

@@ -42,6 +42,7 @@ impl Supervisor {
         if self.members[0].running().is_some() {
             self.send_control(&Message::Drain, None);
         }
+        self.stop_spare();
     }
 
     pub(super) fn force_kill(&mut self) {

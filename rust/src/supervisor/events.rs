@@ -54,7 +54,6 @@ impl Supervisor {
             let pass = gc::Pass { ttl: self.config.gc_ttl, active_owners: self.live_executor_owners(), target: None };
             self.gc.submit(gc_worker::Job::Periodic(pass));
         }
-        self.spawn_due(now);
     }
 
     pub(super) fn on_control(&mut self) {
@@ -173,6 +172,7 @@ impl Supervisor {
         match self.members[index].role {
             Role::Broker => self.on_broker_exit(index, running, cause),
             Role::Executor { .. } => self.on_executor_exit(index, running, cause),
+            Role::Spare => self.on_spare_exit(index, running, cause),
         }
     }
 
@@ -292,14 +292,14 @@ pub(super) fn forward_stderr(running: &mut Running, tail: &mut StderrTail) -> bo
     }
 }
 
-fn describe(cause: ExitCause) -> String {
+pub(super) fn describe(cause: ExitCause) -> String {
     match cause {
         ExitCause::Code(code) => format!("exit code {code}"),
         ExitCause::Signal(signal) => format!("killed by signal {signal}"),
     }
 }
 
-fn exit_fields(cause: ExitCause, running: &Running) -> Value {
+pub(super) fn exit_fields(cause: ExitCause, running: &Running) -> Value {
     let (code, signal) = match cause {
         ExitCause::Code(code) => (Some(code), None),
         ExitCause::Signal(signal) => (None, Some(signal)),

@@ -9,9 +9,19 @@
 //! signal context. Attempt-workspace GC passes run on their own thread so a slow
 //! deletion never delays reaping or restarts.
 //!
+//! Warm spare: with a spare command configured the supervisor keeps one extra executor
+//! process booted (interpreter up, perago and the task module imported) that owns no
+//! slot. When an executor dies, the slot's backoff still applies; then the spare is
+//! promoted into the slot (same worker id, next generation) instead of a cold spawn, and
+//! a new spare boots once no other child is booting. No warm spare (booting, dead) means
+//! a cold spawn, never a wait. The price is one more idle interpreter: `-j N` runs N + 2
+//! Python processes (broker, N executors, the spare), the spare's memory being about one
+//! executor's. A spare never holds an attempt, so GC ignores it.
+//!
 //! Files: this one has the loop and its state; `events` handles each event kind,
-//! `spawn` starts members, `drain` stops them, `control` writes to the broker,
-//! `child` is one child's spawn and state, `gc_worker` the GC thread.
+//! `spawn` starts members, `spare` keeps and promotes the warm spare (both sides of its
+//! protocol), `drain` stops them, `control` writes to the broker, `child` is one
+//! child's spawn and state, `gc_worker` the GC thread.
 //!
 //! Exit codes (see [`Outcome`]): 0 after a requested drain, [`EXIT_BOOT_FAILURE`]
 //! when the broker or an executor cannot start, [`EXIT_BROKER_DIED`] when the
@@ -22,6 +32,7 @@ mod control;
 mod drain;
 mod events;
 mod gc_worker;
+mod spare;
 mod spawn;
 
 use std::collections::{HashSet, VecDeque};
@@ -39,6 +50,9 @@ use crate::log;
 use crate::sys::{self, Epoll, SignalFd, TimerFd};
 use child::{ChildState, Role, Running, StderrTail};
 use gc_worker::GcWorker;
+pub use spare::await_promotion;
+use spare::SpareLink;
+pub use spawn::slot_env;
 
 /// Exit code when the broker or an executor cannot start (gunicorn's WORKER_BOOT_ERROR).
 pub const EXIT_BOOT_FAILURE: i32 = 3;
@@ -55,6 +69,8 @@ pub struct Config {
     pub process_count: u32,
     pub broker_argv: Vec<OsString>,
     pub executor_argv: Vec<OsString>,
+    /// The warm spare's command (`python -m perago.spare <module>`); `None` runs no spare.
+    pub spare_argv: Option<Vec<OsString>>,
     /// The environment every child starts from (perago adds its own keys on top).
     pub env: Vec<(OsString, OsString)>,
     pub gc_ttl: Duration,
@@ -83,6 +99,9 @@ impl Config {
         if self.worker_id_prefix.is_empty() || !self.worker_id_prefix.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err("PERAGO_WORKER_ID_PREFIX must contain only ASCII letters and digits".into());
         }
+        if self.spare_argv.as_ref().is_some_and(|argv| argv.is_empty()) {
+            return Err("spare command must not be empty".into());
+        }
         if self.boot_failure_limit < 1 {
             return Err("boot failure limit must be at least 1".into());
         }
@@ -95,6 +114,11 @@ impl Config {
 
     pub fn broker_worker_id(&self) -> String {
         format!("{}Broker", self.worker_id_prefix)
+    }
+
+    /// The spare's name in logs and its process title; it takes a slot's worker id when promoted.
+    pub fn spare_worker_id(&self) -> String {
+        format!("{}Spare", self.worker_id_prefix)
     }
 }
 
@@ -137,8 +161,10 @@ const TOKEN_CONTROL: u64 = 3;
 const EVENT_EXIT: u64 = 1 << 32;
 const EVENT_READY: u64 = 2 << 32;
 const EVENT_STDERR: u64 = 3 << 32;
+const EVENT_SPARE_SOCKET: u64 = 4 << 32;
 
-/// One child the supervisor keeps alive: the broker (index 0) or an executor slot.
+/// One child the supervisor keeps alive: the broker (index 0), an executor slot, or
+/// the warm spare (last index, when configured).
 struct Member {
     role: Role,
     worker_id: String,
@@ -194,6 +220,8 @@ struct Supervisor {
     /// broker that is slow to read; EPOLLOUT tells us when to continue.
     control_outbox: VecDeque<Outgoing>,
     members: Vec<Member>,
+    /// The running spare's socket (the slot socket it will be promoted with).
+    spare_link: Option<SpareLink>,
     phase: Phase,
     outcome: Option<Outcome>,
     gc: GcWorker,
@@ -236,6 +264,17 @@ impl Supervisor {
                 tail: StderrTail::default(),
             });
         }
+        if config.spare_argv.is_some() {
+            members.push(Member {
+                role: Role::Spare,
+                worker_id: config.spare_worker_id(),
+                generation: 0,
+                restart_count: 0,
+                boot_failures: 0,
+                state: ChildState::Pending { at: now },
+                tail: StderrTail::default(),
+            });
+        }
         let next_gc_at = now + config.gc_interval.max(Duration::from_millis(1));
         Ok(Supervisor {
             gc: GcWorker::start(config.workspace_root.clone()),
@@ -249,6 +288,7 @@ impl Supervisor {
             control_open: true,
             control_outbox: VecDeque::new(),
             members,
+            spare_link: None,
             phase: Phase::Running,
             outcome: None,
             next_gc_at,
@@ -280,11 +320,14 @@ impl Supervisor {
                             EVENT_READY => self.on_ready_pipe(index),
                             EVENT_STDERR => self.on_stderr(index),
                             EVENT_EXIT => self.on_exit(index),
+                            EVENT_SPARE_SOCKET => self.on_spare_socket(index),
                             _ => {}
                         }
                     }
                 }
             }
+            // An exit, a ready child or the timer may each have made a start due.
+            self.spawn_due(Instant::now());
         }
         self.gc.stop();
         let removed = gc::run_pass(&self.config.workspace_root, &gc::Pass::sweep()).removed.len();
@@ -307,9 +350,12 @@ impl Supervisor {
         match self.phase {
             Phase::Running => {
                 consider(self.next_gc_at);
+                let spare_may_start = self.spare_may_start();
                 for member in &self.members {
                     if let ChildState::Pending { at } = member.state {
-                        consider(at);
+                        if member.role != Role::Spare || spare_may_start {
+                            consider(at);
+                        }
                     }
                 }
             }
@@ -356,6 +402,7 @@ mod tests {
             process_count: 2,
             broker_argv: vec!["python".into()],
             executor_argv: vec!["python".into()],
+            spare_argv: Some(vec!["python".into()]),
             env: Vec::new(),
             gc_ttl: Duration::from_secs(86_400),
             gc_interval: Duration::from_secs(3600),
@@ -385,6 +432,8 @@ mod tests {
             .unwrap_err()
             .contains("PERAGO_WORKER_ID_PREFIX"));
         assert!(Config { executor_argv: Vec::new(), ..config() }.validate().unwrap_err().contains("executor command"));
+        assert!(Config { spare_argv: Some(Vec::new()), ..config() }.validate().unwrap_err().contains("spare command"));
+        assert!(Config { spare_argv: None, ..config() }.validate().is_ok());
         assert!(config().validate().is_ok());
     }
 }
