@@ -28,6 +28,9 @@ use crate::sys;
 
 const CONTROL_TOKEN: u64 = u64::MAX;
 const WAKE_TOKEN: u64 = u64::MAX - 1;
+/// Tokens of the broker's own fds (`watch_fd`) count down from here, one per fd number.
+/// Slot tokens carry the generation in the high half and never get this far.
+const FD_TOKEN_BASE: u64 = u64::MAX - 16;
 /// One read of a slot socket takes at most this much (reused; never zeroed per read).
 const READ_BUFFER_LEN: usize = 64 * 1024;
 
@@ -48,6 +51,9 @@ pub enum Event {
     ControlClosed,
     /// Something was dropped or went wrong; the broker logs it at error level.
     Log { message: String, fields: Vec<(&'static str, String)> },
+    /// An fd the broker watches (`watch_fd`, e.g. a Conductor connection) is readable,
+    /// closed or in error.
+    Readable { fd: i32 },
 }
 
 #[derive(Clone, Debug)]
@@ -305,6 +311,17 @@ impl Dispatcher {
         unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, fd.as_raw_fd(), &mut event) };
     }
 
+    /// Report `Readable { fd }` whenever `fd` (owned by the caller) has data, was closed
+    /// or failed, until `unwatch_fd`. Level-triggered: unread data is reported again.
+    pub fn watch_fd(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        self.watch(fd, FD_TOKEN_BASE - fd.as_raw_fd() as u64)
+    }
+
+    /// Stop watching `fd`; call before closing it.
+    pub fn unwatch_fd(&self, fd: BorrowedFd<'_>) {
+        self.unwatch(fd);
+    }
+
     /// Wait up to `timeout` (`None` = until something happens) and handle what is
     /// ready. Returns the events produced (possibly none) and why the wait ended.
     pub fn poll(&mut self, timeout: Option<Duration>) -> io::Result<(Vec<Event>, Wakeup)> {
@@ -322,13 +339,17 @@ impl Dispatcher {
                 wakeup.interrupted = true;
             }
             for event in &ready[..count.max(0) as usize] {
-                match event.u64 {
+                let token = event.u64;
+                match token {
                     WAKE_TOKEN => {
                         self.waker.drain();
                         wakeup.woken = true;
                     }
                     CONTROL_TOKEN => self.read_control(),
-                    token => self.read_slot(token as u32, (token >> 32) as u32, false),
+                    _ if token > FD_TOKEN_BASE - (i32::MAX as u64) && token <= FD_TOKEN_BASE => {
+                        self.events.push_back(Event::Readable { fd: (FD_TOKEN_BASE - token) as i32 })
+                    }
+                    _ => self.read_slot(token as u32, (token >> 32) as u32, false),
                 }
             }
         }

@@ -74,6 +74,142 @@ class _StaleConnection(Exception):
     """The reused connection was closed by the server before any answer byte arrived."""
 
 
+class ResponseParser:
+    """One HTTP/1.1 response from the bytes of a connection, fed as they arrive (sans I/O).
+
+    `feed` returns the whole response once it is there (interim 1xx answers skipped) and
+    `None` while more bytes are needed; `feed_eof` ends a read-to-close body. Both raise
+    `ConnectionError` for a malformed or truncated answer. After a response,
+    `keep_alive` says whether the connection may carry another request and
+    `leftover` whether bytes beyond the response arrived (the connection is then unusable).
+    """
+
+    __slots__ = ("buffer", "received", "keep_alive", "_status", "_headers")
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.received = False
+        self.keep_alive = False
+        self._status = 0
+        self._headers: dict[bytes, bytes] | None = None
+
+    @property
+    def leftover(self) -> bool:
+        return bool(self.buffer)
+
+    def feed(self, data: bytes) -> HttpResponse | None:
+        if data:
+            self.received = True
+            self.buffer += data
+        while self._headers is None:
+            if not self._parse_head():
+                return None
+            if 100 <= self._status < 200:
+                self._headers = None
+        body = self._parse_body()
+        if body is None:
+            return None
+        return self._finish(body)
+
+    def feed_eof(self) -> HttpResponse:
+        """The peer closed the connection: the response ends here, or it was cut short."""
+        if self._headers is None:
+            raise ConnectionError("connection closed before the HTTP response head was complete")
+        if self._framing() != "close":
+            raise ConnectionError("connection closed in the middle of the HTTP response body")
+        body, self.buffer = self.buffer, b""
+        self.keep_alive = False
+        return self._finish(body)
+
+    def _finish(self, body: bytes) -> HttpResponse:
+        headers = self._headers or {}
+        self._headers = None
+        return HttpResponse(self._status, body, headers.get(b"content-type", b"").decode("latin-1"))
+
+    def _parse_head(self) -> bool:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.buffer) > MAX_HEAD_BYTES:
+                raise ConnectionError("HTTP response head is larger than 64 KiB")
+            return False
+        head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
+        lines = head.split(b"\r\n")
+        parts = lines[0].split(b" ", 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise ConnectionError(f"malformed HTTP status line {lines[0][:80]!r}")
+        headers: dict[bytes, bytes] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if sep:
+                key = name.strip().lower()
+                value = value.strip()
+                headers[key] = headers[key] + b", " + value if key in headers else value
+        connection = headers.get(b"connection", b"").lower()
+        version_11 = parts[0] != b"HTTP/1.0"
+        self.keep_alive = b"close" not in connection and (version_11 or b"keep-alive" in connection)
+        self._status = int(parts[1])
+        self._headers = headers
+        return True
+
+    def _framing(self) -> str:
+        headers = self._headers or {}
+        if self._status in _NO_BODY_STATUSES:
+            return "none"
+        if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            return "chunked"
+        if b"content-length" in headers:
+            return "length"
+        return "close"
+
+    def _parse_body(self) -> bytes | None:
+        framing = self._framing()
+        if framing == "none":
+            return b""
+        if framing == "length":
+            length = (self._headers or {})[b"content-length"]
+            if not length.isdigit():
+                raise ConnectionError(f"malformed Content-Length {length[:40]!r}")
+            size = int(length)
+            if len(self.buffer) < size:
+                return None
+            body, self.buffer = self.buffer[:size], self.buffer[size:]
+            return body
+        if framing == "chunked":
+            return self._parse_chunked()
+        return None  # read to close: `feed_eof` ends it
+
+    def _parse_chunked(self) -> bytes | None:
+        """The whole chunked body once all of it (and the trailer) is buffered."""
+        buffer, index, parts = self.buffer, 0, []
+        while True:
+            end = buffer.find(b"\r\n", index)
+            if end < 0:
+                if len(buffer) - index > MAX_HEAD_BYTES:
+                    raise ConnectionError("malformed chunked HTTP response body")
+                return None
+            size_text = buffer[index:end].split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise ConnectionError(f"malformed chunk size {size_text[:40]!r}") from None
+            index = end + 2
+            if size == 0:
+                while True:  # trailer lines up to the empty one
+                    end = buffer.find(b"\r\n", index)
+                    if end < 0:
+                        return None
+                    line, index = buffer[index:end], end + 2
+                    if not line:
+                        self.buffer = buffer[index:]
+                        return b"".join(parts)
+            if len(buffer) < index + size + 2:
+                return None
+            if buffer[index + size : index + size + 2] != b"\r\n":
+                raise ConnectionError("malformed chunked HTTP response body")
+            parts.append(buffer[index : index + size])
+            index += size + 2
+
+
 class _Connection:
     """One socket and its unread bytes; used by exactly one thread."""
 
@@ -96,7 +232,7 @@ class _Connection:
 
     def exchange(self, request: bytes) -> HttpResponse:
         if self.sock is None:
-            self.sock = self._open()
+            self.sock = open_connection(self.address, self.timeout)
         reused = self.used
         try:
             self.sock.sendall(request)
@@ -104,128 +240,34 @@ class _Connection:
             if reused:
                 raise _StaleConnection from exc
             raise
-        reader = _Reader(self.sock, stale_if_empty=reused)
-        while True:
-            status, headers = reader.read_head()
-            if not 100 <= status < 200:
-                break
-        body, keep_alive = reader.read_body(status, headers)
-        self.used = True
-        if not keep_alive or reader.pending:
-            self.close()
-        return HttpResponse(status, body, headers.get(b"content-type", b"").decode("latin-1"))
-
-    def _open(self) -> socket.socket:
-        address = self.address
-        sock = socket.create_connection((address.host, address.port), timeout=self.timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if address.scheme == "https":
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=address.host)
-        return sock
-
-
-class _Reader:
-    """Reads one response from a socket: head, then the body framed as the head says."""
-
-    __slots__ = ("sock", "buffer", "stale_if_empty", "version_11")
-
-    def __init__(self, sock: socket.socket, *, stale_if_empty: bool) -> None:
-        self.sock = sock
-        self.buffer = b""
-        self.stale_if_empty = stale_if_empty
-        self.version_11 = True
-
-    @property
-    def pending(self) -> bool:
-        return bool(self.buffer)
-
-    def _fill(self) -> bool:
-        try:
-            chunk = self.sock.recv(_RECV_BYTES)
-        except ConnectionResetError:
-            if self.stale_if_empty and not self.buffer:
-                raise _StaleConnection from None
-            raise
-        if not chunk:
-            if self.stale_if_empty and not self.buffer:
-                raise _StaleConnection
-            return False
-        self.stale_if_empty = False
-        self.buffer += chunk
-        return True
-
-    def read_head(self) -> tuple[int, dict[bytes, bytes]]:
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end >= 0:
-                break
-            if len(self.buffer) > MAX_HEAD_BYTES:
-                raise ConnectionError("HTTP response head is larger than 64 KiB")
-            if not self._fill():
-                raise ConnectionError("connection closed before the HTTP response head was complete")
-        head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-            raise ConnectionError(f"malformed HTTP status line {lines[0][:80]!r}")
-        self.version_11 = parts[0] != b"HTTP/1.0"
-        headers: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if sep:
-                key = name.strip().lower()
-                value = value.strip()
-                headers[key] = headers[key] + b", " + value if key in headers else value
-        return int(parts[1]), headers
-
-    def read_body(self, status: int, headers: dict[bytes, bytes]) -> tuple[bytes, bool]:
-        connection = headers.get(b"connection", b"").lower()
-        keep_alive = b"close" not in connection and (self.version_11 or b"keep-alive" in connection)
-        if status in _NO_BODY_STATUSES:
-            return b"", keep_alive
-        if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-            return self._read_chunked(), keep_alive
-        length = headers.get(b"content-length")
-        if length is not None:
-            if not length.isdigit():
-                raise ConnectionError(f"malformed Content-Length {length[:40]!r}")
-            return self._read_exactly(int(length)), keep_alive
-        while self._fill():
-            pass
-        body, self.buffer = self.buffer, b""
-        return body, False
-
-    def _read_exactly(self, size: int) -> bytes:
-        while len(self.buffer) < size:
-            if not self._fill():
-                raise ConnectionError("connection closed in the middle of the HTTP response body")
-        body, self.buffer = self.buffer[:size], self.buffer[size:]
-        return body
-
-    def _read_line(self) -> bytes:
-        while True:
-            end = self.buffer.find(b"\r\n")
-            if end >= 0:
-                line, self.buffer = self.buffer[:end], self.buffer[end + 2 :]
-                return line
-            if len(self.buffer) > MAX_HEAD_BYTES or not self._fill():
-                raise ConnectionError("malformed chunked HTTP response body")
-
-    def _read_chunked(self) -> bytes:
-        parts: list[bytes] = []
-        while True:
-            size_text = self._read_line().split(b";", 1)[0].strip()
+        parser = ResponseParser()
+        response = None
+        while response is None:
             try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise ConnectionError(f"malformed chunk size {size_text[:40]!r}") from None
-            if size == 0:
-                while self._read_line():
-                    pass
-                return b"".join(parts)
-            parts.append(self._read_exactly(size))
-            if self._read_exactly(2) != b"\r\n":
-                raise ConnectionError("malformed chunked HTTP response body")
+                chunk = self.sock.recv(_RECV_BYTES)
+            except ConnectionResetError:
+                if reused and not parser.received:
+                    raise _StaleConnection from None
+                raise
+            if chunk:
+                response = parser.feed(chunk)
+            elif reused and not parser.received:
+                raise _StaleConnection
+            else:
+                response = parser.feed_eof()
+        self.used = True
+        if not parser.keep_alive or parser.leftover:
+            self.close()
+        return response
+
+
+def open_connection(address: ServerAddress, timeout: float) -> socket.socket:
+    """A connected socket (TLS for https) with `timeout` on every operation and no Nagle delay."""
+    sock = socket.create_connection((address.host, address.port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if address.scheme == "https":
+        sock = ssl.create_default_context().wrap_socket(sock, server_hostname=address.host)
+    return sock
 
 
 class HttpTransport:
@@ -246,12 +288,7 @@ class HttpTransport:
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
     ) -> HttpResponse:
         """Send `method base_path+path` (`path` includes any query string)."""
-        with_length = body is not None or method in ("POST", "PUT")
-        request = self._head(method, path, headers, with_length)
-        if with_length:
-            request += b"%d\r\n\r\n" % (len(body) if body else 0)
-        if body:
-            request += body
+        request = self.encode(method, path, body, headers)
         connection = self._connection()
         try:
             try:
@@ -263,6 +300,18 @@ class HttpTransport:
             connection.close()
             cause = exc.__cause__ if isinstance(exc, _StaleConnection) and exc.__cause__ else exc
             raise ConductorTransportError(f"{method} {path}: {_describe(cause)}") from exc
+
+    def encode(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> bytes:
+        """The whole request as bytes, for this transport's connections or a caller's own."""
+        with_length = body is not None or method in ("POST", "PUT")
+        request = self._head(method, path, headers, with_length)
+        if with_length:
+            request += b"%d\r\n\r\n" % (len(body) if body else 0)
+        if body:
+            request += body
+        return request
 
     def _head(self, method: str, path: str, headers: dict[str, str] | None, with_length: bool) -> bytes:
         """The request head up to the blank line, or up to `Content-Length: ` when a length

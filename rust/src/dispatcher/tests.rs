@@ -1,7 +1,7 @@
 //! The dispatcher against socketpairs: a test plays the supervisor on the control
 //! socket and the executors on their slot sockets.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -180,6 +180,25 @@ fn an_assign_to_a_dead_socket_goes_to_the_next_free_slot_w8() {
     drop(dead);
     assert_eq!(h.dispatcher.assign(b"{}", "t1"), Some(2));
     next_assign(&mut alive);
+}
+
+#[test]
+fn watched_fds_are_reported_while_readable_and_never_mistaken_for_slots() {
+    let mut h = Harness::new();
+    let mut executor = h.start(1, 1);
+    let (ours, peer) = sys::socketpair().unwrap();
+    h.dispatcher.watch_fd(ours.as_fd()).unwrap();
+    assert_eq!(h.settle(), vec![]);
+    sys::write_all(peer.as_fd(), b"answer").unwrap();
+    let fd = ours.as_raw_fd();
+    for _ in 0..2 {
+        let (events, _) = h.dispatcher.poll(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(events, vec![Event::Readable { fd }], "reported again while unread (level-triggered)");
+    }
+    h.dispatcher.unwatch_fd(ours.as_fd());
+    assert_eq!(h.settle(), vec![]);
+    h.dispatcher.assign(b"{}", "t1").unwrap();
+    next_assign(&mut executor);
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! while a Rust lock is held. `wake()` touches only the eventfd and works from any
 //! thread, also while the loop thread is blocked in `next_events`.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -56,6 +56,12 @@ pub struct FenceRequested {
     task_id: String,
 }
 
+/// An fd the broker watches (`Dispatcher.watch_fd`) is readable, closed or in error.
+#[pyclass(module = "perago._core", frozen, get_all)]
+pub struct FdReadable {
+    fd: i32,
+}
+
 /// Something the dispatcher dropped or could not do; the broker logs it as an error.
 #[pyclass(module = "perago._core", frozen, get_all)]
 pub struct DispatcherLog {
@@ -98,6 +104,7 @@ fn to_python(py: Python<'_>, event: Event) -> PyResult<Py<PyAny>> {
         Event::FenceRequested { slot, generation, task_id } => {
             Py::new(py, FenceRequested { slot, generation, task_id })?.into_any()
         }
+        Event::Readable { fd } => Py::new(py, FdReadable { fd })?.into_any(),
         Event::Drain => Py::new(py, Drain {})?.into_any(),
         Event::ControlClosed => Py::new(py, Closed {})?.into_any(),
         Event::Log { message, fields } => {
@@ -229,6 +236,24 @@ impl Dispatcher {
         self.with_core(py, |core| core.drained()).map_err(PyErr::from)
     }
 
+    /// Report `FdReadable(fd)` from `next_events` while `fd` (a socket the caller owns,
+    /// e.g. a Conductor connection) has data, was closed or failed, until `unwatch_fd`.
+    fn watch_fd(&self, py: Python<'_>, fd: i32) -> PyResult<()> {
+        if fd < 0 {
+            return Err(PyValueError::new_err(format!("fd must be a file descriptor number, got {fd}")));
+        }
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        self.with_core(py, |core| core.watch_fd(fd)).map_err(PyErr::from)
+    }
+
+    /// Stop watching `fd`; call before closing it.
+    fn unwatch_fd(&self, py: Python<'_>, fd: i32) {
+        if fd >= 0 {
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            self.with_core(py, |core| core.unwatch_fd(fd));
+        }
+    }
+
     /// Drop every lease and return their task ids, for the caller to report FAILED.
     fn abandon_leases(&self, py: Python<'_>) -> Vec<String> {
         self.with_core(py, |core| core.abandon_leases())
@@ -260,5 +285,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TaskFailed>()?;
     m.add_class::<FenceRequested>()?;
     m.add_class::<DispatcherLog>()?;
+    m.add_class::<FdReadable>()?;
     Ok(())
 }
