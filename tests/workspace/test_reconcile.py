@@ -9,7 +9,11 @@ running, completed), and reconciles over real HTTP.
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,6 +40,7 @@ from runtime.conductor_admin import ConductorAdmin
 from .conftest import Repo
 
 _names = itertools.count(1)
+TESTS_DIR = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -280,6 +285,56 @@ def test_only_the_window_and_the_commit_bound_are_inspected(
     assert reconcile(repo, conductor_client, window_seconds=3600, now=time.time() + 7200, dry_run=True) == []
     (decision,) = reconcile(repo, conductor_client, max_commits=2, dry_run=True)
     assert (decision.publication, decision.action) == (published, "would revert")
+
+
+def test_a_workflow_terminated_while_perago_start_publishes_is_rolled_back(
+    lakefs: Any, admin: ConductorAdmin, conductor: ConductorEmulator, conductor_client: ConductorClient,
+    repo: Repo, tmp_path: Path,
+) -> None:
+    """The real worker: the workflow is terminated between the attempt fence and the merge."""
+    flow_name = admin.setup_single_task_workflow("runtime.notes")
+    workspace = {"repository": repo.name, "branch": "main", "refType": "commit", "ref": repo.initial}
+    workflow_id = admin.start(flow_name, {"name": "late", "text": "unconfirmed"}, workspace=workspace)
+    lakefs.faults.add(FaultRule(
+        operation="mergeIntoBranch", times=1,
+        before_apply=lambda operation: admin.call("DELETE", f"/workflow/{workflow_id}?reason=operator"),
+    ))
+    environment = {
+        **os.environ, **_environment(lakefs, conductor.url),
+        "PYTHONPATH": str(TESTS_DIR),
+        "PERAGO_WORKSPACE_ROOT": str(tmp_path / "workspaces"),
+        "PERAGO_LOG_ROOT": str(tmp_path / "logs"),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "perago.cli", "start", "runtime.workers.notes", "--execution-mode", "thread"],
+        cwd=tmp_path, env=environment, stderr=subprocess.PIPE,
+    )
+    try:
+        (workflow,) = admin.wait_for_workflows([workflow_id], timeout=60)
+        published = _wait_for_publication(repo)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=30)
+        lakefs.faults.clear()
+    assert worker.returncode == 0, stderr.decode()[-2000:]
+    assert workflow["status"] == "TERMINATED"
+    assert repo.tree(published)["notes/late.txt"] == b"unconfirmed"
+
+    (decision,) = reconcile(repo, conductor_client)
+
+    assert (decision.action, decision.publication) == ("reverted", published)
+    assert "ended CANCELED" in decision.reason
+    assert repo.tree(repo.head().id) == repo.tree(repo.initial)
+
+
+def _wait_for_publication(repo: Repo) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        head = repo.head()
+        if head.metadata.get(KIND) == KIND_PUBLICATION:
+            return head.id
+        time.sleep(0.05)
+    raise AssertionError("the worker never published")
 
 
 def _environment(lakefs: Any, conductor_url: str) -> dict[str, str]:
