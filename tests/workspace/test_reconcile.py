@@ -138,6 +138,20 @@ def test_a_publication_whose_task_failed_for_good_is_reverted_once(
     assert repo.head().id == head.id
 
 
+def test_a_branch_that_only_inherited_an_orphan_is_left_alone(
+    admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    flow = Flow(admin, conductor_client, repo)
+    published = flow.publish(runtime, tmp_path)
+    flow.report("FAILED")
+    repo.create_branch("copy", published)
+
+    (decision,) = Reconciler(repo.client, conductor_client, repo.name).reconcile(["copy"])
+
+    assert (decision.action, decision.reason) == ("kept", f"published to {repo.name}/main; this branch only inherited it")
+    assert repo.client.get_commit(repo.name, "copy").id == published
+
+
 def test_a_publication_conductor_recorded_is_kept(
     admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
 ) -> None:
@@ -451,7 +465,10 @@ class ConductorDouble:
 
 
 def attempt(task_id: str, status: str, retried_from: str | None = None, **fields: Any) -> dict[str, Any]:
-    task = {"taskId": task_id, "workflowInstanceId": "wf", "referenceTaskName": "render", "status": status}
+    task = {
+        "taskId": task_id, "workflowInstanceId": "wf", "referenceTaskName": "render", "status": status,
+        "inputData": {"workspace": {"repository": "repo", "branch": "main", "refType": "commit", "ref": "a" * 64}},
+    }
     if retried_from:
         task["retriedTaskId"] = retried_from
     return {**task, **fields}
@@ -475,23 +492,23 @@ def attempt(task_id: str, status: str, retried_from: str | None = None, **fields
     ],
 )
 def test_the_decision_table(tasks: list[dict[str, Any]], status: str, orphan: bool, reason: str) -> None:
-    verdict = ConductorView(ConductorDouble(tasks, status)).verdict(PUBLICATION, ATTEMPT)
+    verdict = ConductorView(ConductorDouble(tasks, status)).verdict(PUBLICATION, ATTEMPT, "repo", "main")
     assert (verdict.orphan, verdict.undecided) == (orphan, False)
     assert reason in verdict.reason
 
 
 def test_doubt_keeps_the_publication_and_an_outage_stops_the_questions() -> None:
-    unknown = ConductorView(ConductorDouble([])).verdict(PUBLICATION, ATTEMPT)
+    unknown = ConductorView(ConductorDouble([])).verdict(PUBLICATION, ATTEMPT, "repo", "main")
     assert (unknown.orphan, unknown.undecided, unknown.unanswered) == (False, True, False)
 
     elsewhere = ConductorView(ConductorDouble([attempt("t0", "FAILED", workflowInstanceId="other")], "FAILED"))
-    assert elsewhere.verdict(PUBLICATION, ATTEMPT).undecided
+    assert elsewhere.verdict(PUBLICATION, ATTEMPT, "repo", "main").undecided
 
-    unreadable = ConductorView(ConductorDouble([{"taskId": "t0", "workflowInstanceId": "wf"}], "FAILED"))
-    assert unreadable.verdict(PUBLICATION, ATTEMPT).unanswered, "a task without a status is an unreadable answer"
+    unreadable = ConductorView(ConductorDouble([{**attempt("t0", "FAILED"), "status": None}], "FAILED"))
+    assert unreadable.verdict(PUBLICATION, ATTEMPT, "repo", "main").unanswered, "a task without a status is unreadable"
 
     double = ConductorDouble([], error=ConductorTransportError("GET /tasks/t0: ConnectionRefusedError"))
     view = ConductorView(double)
-    first, second = view.verdict(PUBLICATION, ATTEMPT), view.verdict(PUBLICATION, ATTEMPT)
+    first, second = (view.verdict(PUBLICATION, ATTEMPT, "repo", "main") for _ in range(2))
     assert (first.orphan, first.unanswered, second.unanswered) == (False, True, True)
     assert double.calls == 1 and second.reason.startswith("not asked: Conductor could not answer")

@@ -14,6 +14,7 @@ its metadata names. Any doubt keeps the commit:
 | Conductor says | Verdict |
 | --- | --- |
 | task or workflow unreadable (unreachable, 5xx, auth: the run fails; unknown id: it does not) | undecided, kept |
+| the task's workspace input names another repository or branch (this one inherited the commit) | kept |
 | the commit is in the output or input of any task of the workflow, or the workflow's | kept |
 | a later unreverted publication on the branch names the commit as its input ref | kept |
 | the attempt is SCHEDULED or IN_PROGRESS | kept |
@@ -67,6 +68,8 @@ RUNNING_TASK = frozenset({"SCHEDULED", "IN_PROGRESS"})
 NEVER_RETRIED_TASK = frozenset(
     {"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED_WITH_TERMINAL_ERROR", "CANCELED", "SKIPPED"}
 )
+TASK_STATUSES = RUNNING_TASK | NEVER_RETRIED_TASK | {"FAILED", "TIMED_OUT"}
+WORKFLOW_STATUSES = TERMINAL_WORKFLOW | {"RUNNING", "PAUSED"}
 
 Action = Literal["kept", "undecided", "reverted", "would revert", "already reverted", "failed"]
 
@@ -124,12 +127,12 @@ class ConductorView:
     workflows: dict[str, dict[str, Any]] = field(default_factory=dict)
     down: str | None = None
 
-    def verdict(self, publication: str, identity: PublicationIdentity) -> Verdict:
-        """Apply the module's decision table to the attempt `identity` names."""
+    def verdict(self, publication: str, identity: PublicationIdentity, repository: str, branch: str) -> Verdict:
+        """Apply the module's decision table to the attempt `identity` names, found on `branch`."""
         if self.down is not None:
             return Verdict(False, f"not asked: {self.down}", undecided=True, unanswered=True)
         try:
-            return self._verdict(publication, identity)
+            return self._verdict(publication, identity, repository, branch)
         except ConductorError as error:
             if isinstance(error, ConductorHttpStatusError) and error.status == 404:
                 return Verdict(False, f"Conductor does not know it ({error})", undecided=True)
@@ -139,7 +142,7 @@ class ConductorView:
             reason = f"Conductor's answer is unreadable ({type(error).__name__}: {error})"
             return Verdict(False, reason, undecided=True, unanswered=True)
 
-    def _verdict(self, publication: str, identity: PublicationIdentity) -> Verdict:
+    def _verdict(self, publication: str, identity: PublicationIdentity, repository: str, branch: str) -> Verdict:
         attempt = f"attempt {identity.task_id}#{identity.retry_count} of {identity.reference_task_name}"
         task = self.conductor.get_task(identity.task_id)
         workflow_id = task.get("workflowInstanceId")
@@ -150,7 +153,13 @@ class ConductorView:
                 f"not {identity.workflow_instance_id}",
                 undecided=True,
             )
-        status = str(task["status"])
+        workspace = (task.get("inputData") or {}).get("workspace")
+        if not isinstance(workspace, Mapping):
+            return Verdict(False, f"Conductor's task {identity.task_id} has no workspace input", undecided=True)
+        target = (workspace.get("repository"), workspace.get("branch"))
+        if target != (repository, branch):
+            return Verdict(False, f"published to {target[0]}/{target[1]}; this branch only inherited it")
+        status = _status(task, TASK_STATUSES, f"task {identity.task_id}")
         if _mentions(task.get("outputData"), publication):
             return Verdict(False, f"Conductor recorded it as the output of {attempt} ({status})")
         if status in RUNNING_TASK:
@@ -164,7 +173,7 @@ class ConductorView:
                 )
         if _mentions(workflow.get("output"), publication) or _mentions(workflow.get("input"), publication):
             return Verdict(False, f"workflow {identity.workflow_instance_id} refers to it")
-        workflow_status = str(workflow["status"])
+        workflow_status = _status(workflow, WORKFLOW_STATUSES, f"workflow {identity.workflow_instance_id}")
         ended = f"{attempt} ended {status}"
         if workflow_status in TERMINAL_WORKFLOW:
             return Verdict(True, f"{ended} and workflow {identity.workflow_instance_id} is {workflow_status}")
@@ -173,7 +182,7 @@ class ConductorView:
         latest = _last_retry(tasks, identity.task_id)
         if latest is None:
             return Verdict(False, f"{ended} and Conductor may still retry it (workflow {workflow_status})")
-        latest_status = str(latest.get("status"))
+        latest_status = _status(latest, TASK_STATUSES, f"task {latest.get('taskId')}")
         if latest_status in RUNNING_TASK:
             return Verdict(False, f"{ended}; its retry {latest.get('taskId')} is {latest_status} and replaces it")
         return Verdict(True, f"{ended} and its last retry {latest.get('taskId')} ended {latest_status}")
@@ -183,6 +192,14 @@ class ConductorView:
         if cached is None:
             cached = self.workflows[workflow_id] = self.conductor.get_workflow(workflow_id)
         return cached
+
+
+def _status(record: Mapping[str, Any], known: frozenset[str], what: str) -> str:
+    """The record's status; anything Conductor does not define is an unreadable answer, never a verdict."""
+    status = record.get("status")
+    if status not in known:
+        raise ValueError(f"{what} has status {status!r}")
+    return str(status)
 
 
 def _last_retry(tasks: list[Mapping[str, Any]], task_id: str) -> Mapping[str, Any] | None:
@@ -319,7 +336,7 @@ class Reconciler:
         commit_id = publication.commit.id
         if publication.used_as_input_by is not None:
             return self._decision(branch, commit_id, "kept", f"publication {publication.used_as_input_by} builds on it")
-        verdict = self._conductor.verdict(commit_id, publication.identity)
+        verdict = self._conductor.verdict(commit_id, publication.identity, self.repository, branch)
         if verdict.undecided:
             reason = f"{verdict.reason}; left in place"
             return self._decision(branch, commit_id, "undecided", reason, failed=verdict.unanswered)
