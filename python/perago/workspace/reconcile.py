@@ -349,14 +349,18 @@ class Reconciler:
     def _decision(self, branch: str, publication: str, action: Action, reason: str, **more: Any) -> Decision:
         return Decision(self.repository, branch, publication, action, reason, **more)
 
+    def _failed(self, branch: str, publication: str, reason: str, **more: Any) -> Decision:
+        return Decision(self.repository, branch, publication, "failed", reason, failed=True, **more)
+
     def _revert(self, branch: str, publication: _Publication, reason: str) -> Decision:
         orphan = publication.commit.id
         try:
             head, still_live = self._recheck(branch, orphan)
         except LakeFSError as error:
-            return self._decision(branch, orphan, "failed", f"{reason}; re-reading the branch failed: {error}", failed=True)
+            return self._failed(branch, orphan, f"{reason}; re-reading the branch failed: {error}")
         if still_live is None:
-            return self._decision(branch, orphan, "failed", f"{reason}; no longer found on the branch, left alone", failed=True)
+            moved = f"{reason}; but the branch no longer holds it, left alone"
+            return self._decision(branch, orphan, "undecided", moved, failed=True)
         if not still_live:
             return self._decision(branch, orphan, "already reverted", "reverted while this run was deciding")
         identity = identity_from_metadata(publication.commit.metadata, execution_id=self.run_id)
@@ -369,16 +373,17 @@ class Reconciler:
             reason=reason[:REASON_METADATA_LIMIT],
         )
         lost: LakeFSError | None = None
+        message = identity.message("reconcile revert")
         try:
-            self.client.revert(self.repository, branch, orphan, message=identity.message("reconcile revert"), metadata=stamp)
+            self.client.revert(self.repository, branch, orphan, message=message, metadata=stamp)
         except LakeFSError as error:
             if not error.outcome_unknown:
-                return self._decision(branch, orphan, "failed", f"{reason}; revert refused: {error}", failed=True)
+                return self._failed(branch, orphan, f"{reason}; revert refused: {error}")
             lost = error
         try:
             return self._verify(branch, publication, head, reason, lost)
         except LakeFSError as error:
-            return self._decision(branch, orphan, "failed", f"{reason}; checking the revert failed: {error}", failed=True)
+            return self._failed(branch, orphan, f"{reason}; checking the revert failed: {error}")
 
     def _recheck(self, branch: str, orphan: str) -> tuple[str, bool | None]:
         """The head now, and whether `orphan` is still unreverted on it (None: not found)."""
@@ -396,23 +401,16 @@ class Reconciler:
         ours = self._find_revert(branch, orphan)
         if ours is None:
             detail = f"revert outcome unknown and not on the branch: {lost}" if lost else "revert not found on the branch"
-            return self._decision(branch, orphan, "failed", f"{reason}; {detail}", failed=True)
+            return self._failed(branch, orphan, f"{reason}; {detail}")
         if ours.first_parent == expected_head:
             return self._decision(branch, orphan, "reverted", reason, revert=ours.id)
         between = self._between(ours.first_parent, expected_head)
         meanwhile = [c for c in between if _same_task(c.metadata, publication.identity)]
         if not meanwhile:
             return self._decision(branch, orphan, "reverted", reason, revert=ours.id)
-        withdrawn = self._withdraw(branch, ours, publication.identity)
-        return self._decision(
-            branch,
-            orphan,
-            "failed",
-            f"{reason}; but its task wrote {meanwhile[0].id} to the branch meanwhile, "
-            f"so revert {ours.id} {'was withdrawn' if withdrawn else 'could NOT be withdrawn'}",
-            revert=ours.id,
-            failed=True,
-        )
+        withdrawn = "was withdrawn" if self._withdraw(branch, ours, publication.identity) else "could NOT be withdrawn"
+        raced = f"{reason}; but its task wrote {meanwhile[0].id} to the branch meanwhile, so revert {ours.id} {withdrawn}"
+        return self._failed(branch, orphan, raced, revert=ours.id)
 
     def _find_revert(self, branch: str, orphan: str) -> CommitInfo | None:
         for depth, commit in enumerate(self.client.log(self.repository, branch)):
