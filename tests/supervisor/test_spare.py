@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 from supervisor_harness import Runtime, pid_alive
@@ -160,3 +161,118 @@ def test_without_a_spare_command_restarts_are_cold(start_runtime) -> None:
     assert [r["generation"] for r in runtime.logs("worker process started") if r["role"] == "executor"] == [1, 2]
     runtime.send(signal.SIGTERM)
     assert runtime.exit_code() == 0
+
+
+# --- the real perago.spare and perago.executor, fed by the stand-in broker -------------
+
+PROBE_MODULE = '''
+import os
+import sys
+import time
+
+from pydantic import BaseModel
+
+from perago import task
+
+if os.environ.get("PROBE_SPARE_IMPORT_ERROR") and sys.argv[0].endswith("spare.py"):
+    raise ImportError("cannot import name 'helper' from 'probe_helpers'")
+
+
+class Params(BaseModel):
+    seconds: float
+
+
+class Seen(BaseModel):
+    pid: int
+    worker_id: str
+    slot: str
+    generation: str
+
+
+@task(name="probe.seen", owner_email="runtime-tests@example.com")
+def seen(params: Params) -> Seen:
+    time.sleep(params.seconds)
+    return Seen(
+        pid=os.getpid(),
+        worker_id=os.environ["PERAGO_WORKER_ID"],
+        slot=os.environ["PERAGO_SLOT"],
+        generation=os.environ["PERAGO_SLOT_GENERATION"],
+    )
+'''
+
+
+def conductor_task(task_id: str, seconds: float) -> dict[str, object]:
+    return {
+        "taskId": task_id,
+        "workflowInstanceId": f"wf-{task_id}",
+        "retryCount": 0,
+        "taskDefName": "probe.seen",
+        "referenceTaskName": "step0",
+        "seq": 1,
+        "status": "IN_PROGRESS",
+        "inputData": {"params": {"seconds": seconds}},
+    }
+
+
+def start_real(start_runtime, tmp_path: Path, **kwargs) -> Runtime:
+    (tmp_path / "spare_probe.py").write_text(PROBE_MODULE)
+    env = {
+        "PYTHONPATH": str(tmp_path),
+        "PERAGO_WORKSPACE_ROOT": str(tmp_path / "root"),
+        "PERAGO_LOG_ROOT": str(tmp_path / "logs"),
+        **kwargs.pop("executor_env", {}),
+    }
+    return start_runtime(
+        executor_env=env,
+        executor_command=[sys.executable, "-m", "perago.executor", "spare_probe"],
+        spare_command=[sys.executable, "-m", "perago.spare", "spare_probe"],
+        **kwargs,
+    )
+
+
+def test_real_spare_is_promoted_with_the_slots_environment_title_and_log_file(
+    start_runtime, tmp_path: Path
+) -> None:
+    runtime = start_real(
+        start_runtime,
+        tmp_path,
+        process_count=1,
+        tasks=[conductor_task("long", 30), conductor_task("next", 0)],
+    )
+    spare = runtime.wait_log("spare executor warm")[0]
+    runtime.wait_event("assigned", dispatch_id=1)
+    (first,) = [r for r in runtime.logs("worker process ready") if r["role"] == "executor"]
+    assert cmdline(spare["pid"]) == "perago spare testWorkerSpare"
+    os.kill(first["pid"], signal.SIGKILL)
+
+    result = runtime.wait_event("complete", dispatch_id=2)[0]["result"]
+    assert result["status"] == "COMPLETED" and result["taskId"] == "next"
+    seen = next(v for v in result["outputData"].values() if isinstance(v, dict))
+    assert seen == {
+        "pid": spare["pid"],
+        "worker_id": "testWorker0001",
+        "slot": "1",
+        "generation": "2",
+    }
+    assert cmdline(spare["pid"]) == "perago executor testWorker0001"
+    logs = [str(p.relative_to(tmp_path / "logs")) for p in (tmp_path / "logs").rglob("*.jsonl")]
+    assert any("testWorker0001" in name and str(spare["pid"]) in name for name in logs), logs
+    assert not any("Spare" in name for name in logs), "the spare opens its log only once it has a worker id"
+    runtime.send(signal.SIGTERM)
+    assert runtime.exit_code() == 0
+
+
+def test_real_spare_whose_module_fails_to_import_stops_the_supervisor(
+    start_runtime, tmp_path: Path
+) -> None:
+    runtime = start_real(
+        start_runtime,
+        tmp_path,
+        process_count=1,
+        executor_env={"PROBE_SPARE_IMPORT_ERROR": "1"},
+    )
+    assert runtime.exit_code(timeout=90) == 3
+    text = runtime.stderr_text()
+    assert "error: spare executor testWorkerSpare exited before it was warm 3 times in a row" in text
+    assert "    ImportError: cannot import name 'helper' from 'probe_helpers'" in text
+    assert len(runtime.logs("worker process ready")) == 2, "broker and executor were up"
