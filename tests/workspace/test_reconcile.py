@@ -242,6 +242,25 @@ def test_a_publication_another_publication_builds_on_is_kept(
     assert repo.head().id == built_on_it
 
 
+def test_a_workflow_filter_reverts_only_that_workflows_publications(
+    admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    first = Flow(admin, conductor_client, repo)
+    below = first.publish(runtime, tmp_path)
+    first.report("FAILED")
+    second = Flow(admin, conductor_client, repo, ref=below)
+    above = second.publish(runtime, tmp_path, b"second")
+    second.report("FAILED")
+
+    (decision,) = reconcile(repo, conductor_client, workflow_id=second.workflow_id)
+    assert (decision.publication, decision.action) == (above, "reverted")
+    assert repo.tree(repo.head().id) == repo.tree(below)
+
+    (decision,) = reconcile(repo, conductor_client, workflow_id=first.workflow_id)
+    assert (decision.publication, decision.action) == (below, "reverted")
+    assert repo.tree(repo.head().id) == repo.tree(repo.initial)
+
+
 def test_a_lost_revert_answer_is_resolved_by_reading_the_branch(
     lakefs: Any, admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo,
     runtime: LakeFSWorkspaceRuntime, tmp_path: Path,
@@ -379,7 +398,7 @@ def test_cli_dry_run_reports_and_the_real_run_reverts(
     assert dry.stdout.splitlines()[-1] == "reconcile: 1 would revert"
     assert repo.head().id == published
 
-    real = runner.invoke(app, args, prog_name="perago")
+    real = runner.invoke(app, [*args, "--workflow-id", flow.workflow_id], prog_name="perago")
 
     head = repo.head()
     assert real.exit_code == 0, real.stderr

@@ -1,11 +1,12 @@
-"""`perago reconcile --repository R [--branch B ...] [--dry-run]`: revert abandoned publications.
+"""`perago reconcile --repository R [--branch B ...] [--workflow-id W] [--dry-run]`: revert abandoned publications.
 
 Reads the same `LAKECTL_*` and `CONDUCTOR_*` configuration (`.env`, then the environment) as
 `perago start`. Prints one line per orphaned or undecidable publication — `reverted:`,
 `would revert:`, `already reverted:`, `failed:` or `undecided:`, then the branch, the
 commit and why — and a summary line. Exit status 1 when a revert failed, a branch could not
 be read, or Conductor could not be asked (then nothing it could not judge is touched).
-Meant for a cron job or a workflow-end hook; `perago.workspace.reconcile` has the rules.
+Meant for a cron job, or a workflow-end hook with `--workflow-id`; `perago.workspace.reconcile`
+has the rules.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def reconcile(
     max_commits: Annotated[
         int, typer.Option("--max-commits", min=1, help="Inspect at most this many commits per branch.")
     ] = DEFAULT_MAX_COMMITS,
+    workflow_id: Annotated[
+        Optional[str],  # noqa: UP007, UP045 - typer reads Optional
+        typer.Option("--workflow-id", help="Only this workflow's publications (e.g. from a workflow-end hook)."),
+    ] = None,
 ) -> None:
     """Revert publications Conductor will never record (retries exhausted, terminated, skipped)."""
     try:
@@ -65,7 +70,13 @@ def reconcile(
     conductor = client_from_config(config.conductor, worker_id=conductor_worker_id(config.worker_id_prefix))
     try:
         reconciler = Reconciler(
-            lakefs, conductor, repository, window_seconds=window_seconds, max_commits=max_commits, dry_run=dry_run
+            lakefs,
+            conductor,
+            repository,
+            window_seconds=window_seconds,
+            max_commits=max_commits,
+            dry_run=dry_run,
+            workflow_id=workflow_id,
         )
         decisions, unreadable = _run(reconciler, branch or None)
     finally:

@@ -246,7 +246,10 @@ def identity_from_metadata(metadata: Mapping[str, str], execution_id: str | None
 
 
 class Reconciler:
-    """One reconciliation run over one repository; `run_id` names its reverts."""
+    """One reconciliation run over one repository; `run_id` names its reverts.
+
+    `workflow_id` limits the run to that workflow's publications (a workflow-end hook).
+    """
 
     def __init__(
         self,
@@ -257,6 +260,7 @@ class Reconciler:
         window_seconds: float = DEFAULT_WINDOW_SECONDS,
         max_commits: int = DEFAULT_MAX_COMMITS,
         dry_run: bool = False,
+        workflow_id: str | None = None,
         now: float | None = None,
     ) -> None:
         if max_commits < 1:
@@ -265,6 +269,7 @@ class Reconciler:
         self.repository = repository
         self.max_commits = max_commits
         self.dry_run = dry_run
+        self.workflow_id = workflow_id
         self.since = (time.time() if now is None else now) - window_seconds
         self.run_id = f"reconcile-{uuid.uuid4().hex}"
         self._conductor = ConductorView(conductor)
@@ -290,6 +295,8 @@ class Reconciler:
     def reconcile_branch(self, branch: str) -> list[Decision]:
         decisions = []
         for publication in self._live_publications(self._history(branch)):
+            if self.workflow_id is not None and publication.identity.workflow_instance_id != self.workflow_id:
+                continue
             decision = self._decide(branch, publication)
             _log(decision)
             decisions.append(decision)
