@@ -4,10 +4,9 @@ Reads the same `LAKECTL_*` and `CONDUCTOR_*` configuration (`.env`, then the env
 `perago start`. Prints one line per orphaned or undecidable publication — `reverted:`,
 `would revert:`, `already reverted:`, `failed:` or `undecided:`, then the branch, the
 commit and why — and a summary line; every decision, kept ones included, is also logged on
-stderr. Exit status 1 when a revert failed, a branch could not
-be read, or Conductor could not be asked (then nothing it could not judge is touched).
-Meant for a cron job, or a workflow-end hook with `--workflow-id`; `perago.workspace.reconcile`
-has the rules.
+stderr. Exit status 1 when a revert failed, a branch could not be read, or Conductor could
+not be asked (then nothing it could not judge is touched). Meant for a cron job, or a
+workflow-end hook with `--workflow-id`; `perago.workspace.reconcile` has the rules.
 """
 
 from __future__ import annotations
