@@ -138,6 +138,24 @@ def test_a_publication_whose_task_failed_for_good_is_reverted_once(
     assert repo.head().id == head.id
 
 
+def test_an_orphan_someone_reverted_by_hand_is_reported_as_already_reverted(
+    admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+) -> None:
+    flow = Flow(admin, conductor_client, repo)
+    published = flow.publish(runtime, tmp_path)
+    flow.report("FAILED")
+    lakefs_sdk.BranchesApi(repo.sdk).revert_branch(
+        repo.name, "main", lakefs_sdk.RevertCreation(ref=published, parent_number=0)
+    )
+    by_hand = repo.head().id
+
+    (decision,) = reconcile(repo, conductor_client)
+
+    assert (decision.action, decision.failed) == ("already reverted", False)
+    assert "already undone" in decision.reason
+    assert repo.head().id == by_hand
+
+
 def test_a_branch_that_only_inherited_an_orphan_is_left_alone(
     admin: ConductorAdmin, conductor_client: ConductorClient, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
 ) -> None:

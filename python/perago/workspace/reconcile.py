@@ -384,6 +384,9 @@ class Reconciler:
         try:
             self.client.revert(self.repository, branch, orphan, message=message, metadata=stamp)
         except LakeFSError as error:
+            if error.status == 400 and "no changes" in error.detail.lower():
+                undone = f"{reason}; its changes are already undone on the branch (a revert without perago metadata?)"
+                return self._decision(branch, orphan, "already reverted", undone)
             if not error.outcome_unknown:
                 return self._failed(branch, orphan, f"{reason}; revert refused: {error}")
             lost = error
