@@ -30,7 +30,8 @@ same logical task treats it like its own replacement, and the next run sees the 
 done (idempotent). Right before each revert the branch is re-read; afterwards the revert
 must sit on the head that was checked, or only on commits unrelated to the orphan's task —
 if the task's retry published meanwhile, the revert is withdrawn and reported as failed.
-A revert that conflicts with later commits is refused by lakeFS and reported as failed.
+A revert that conflicts with later commits is refused by lakeFS and reported as failed; one
+that finds nothing to undo (someone reverted by hand) is reported as already reverted.
 """
 
 from __future__ import annotations
