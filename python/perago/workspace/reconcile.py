@@ -16,7 +16,7 @@ its metadata names. Any doubt keeps the commit:
 | task or workflow unreadable (unreachable, 5xx, auth: the run fails; unknown id: it does not) | undecided, kept |
 | the task's workspace input names another repository or branch (this one inherited the commit) | kept |
 | the commit is in the output or input of any task of the workflow, or the workflow's | kept |
-| a later unreverted publication on the branch names the commit as its input ref | kept |
+| a later unreverted publication on the branch names the commit as its input ref | kept (until that one is reverted) |
 | the attempt is SCHEDULED or IN_PROGRESS | kept |
 | the workflow is COMPLETED, FAILED, TIMED_OUT or TERMINATED | orphan |
 | the attempt ended in a status Conductor never retries (COMPLETED elsewhere, COMPLETED_WITH_ERRORS, FAILED_WITH_TERMINAL_ERROR, CANCELED, SKIPPED) | orphan |
@@ -294,6 +294,7 @@ class Reconciler:
         return decisions
 
     def reconcile_branch(self, branch: str) -> list[Decision]:
+        """Decide and act on one branch; raises `LakeFSError` when its history cannot be read."""
         decisions = []
         for publication in self._live_publications(self._history(branch)):
             if self.workflow_id is not None and publication.identity.workflow_instance_id != self.workflow_id:
