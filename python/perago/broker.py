@@ -14,8 +14,9 @@ the dispatcher's wait:
   Conductor sent it and a fresh execution id; its lease is extended from the moment it
   was polled until its result is delivered — through update retries and the drain (W4);
 - a completion counts only if it matches the slot's lease (fail closed, in the
-  dispatcher); its TaskResult bytes go to a reporter thread as is, and a task that
-  update-v2 hands back is dispatched to the slot it just freed;
+  dispatcher); its TaskResult bytes are sent as is from this thread over a non-blocking
+  connection the dispatcher watches (`perago.conductor.loop_calls`: no thread hand-off
+  per task), and a task that update-v2 hands back is dispatched to the slot it just freed;
 - when an executor exits, a completion already in its socket is read first (W7), then a
   still-leased task is failed to Conductor at once, naming the worker and exit status;
 - attempt-fence requests are answered from `GET /tasks/{taskId}` on the same slot and
@@ -28,7 +29,6 @@ the dispatcher's wait:
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -40,9 +40,11 @@ from queue import SimpleQueue
 from typing import Any
 
 from loguru import logger
+from pydantic_core import from_json
 
 from perago import _core
 from perago.conductor import ConductorClient, Delivery, LeaseKeeper, client_from_config, conductor_worker_id, split_tasks
+from perago.conductor.loop_calls import LoopCalls
 from perago.conductor.backoff import POLL_AUTH_BACKOFF, POLL_ERROR_BACKOFF, Backoff, empty_poll_pause
 from perago.conductor.errors import ConductorAuthError, ConductorError
 from perago.config import load_runtime_config
@@ -54,44 +56,6 @@ from perago.task import load_module_task
 from perago.worker_identity import resolve_worker_id
 
 Action = Callable[[], None]
-_STOP_REPORTER = None
-
-
-class ReporterThreads:
-    """A fixed set of threads running submitted calls (result updates, fence reloads) in order.
-
-    Not `concurrent.futures.ThreadPoolExecutor`: the broker never waits on a result, and a
-    Future per call (with its own Condition and lock) plus the pool's locks cost more than
-    the update itself here; a `SimpleQueue` put is one C call.
-    """
-
-    def __init__(self, threads: int, name_prefix: str) -> None:
-        self._calls: SimpleQueue[Action | None] = SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._run, name=f"{name_prefix}_{index}", daemon=True) for index in range(threads)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def submit(self, call: Action) -> None:
-        self._calls.put(call)
-
-    def shutdown(self) -> None:
-        """Run every call already submitted, then stop the threads."""
-        for _ in self._threads:
-            self._calls.put(_STOP_REPORTER)
-        for thread in self._threads:
-            thread.join()
-
-    def _run(self) -> None:
-        while True:
-            call = self._calls.get()
-            if call is None:
-                return
-            try:
-                call()
-            except Exception:  # noqa: BLE001 - a failed call must not end the reporter thread
-                logger.exception("a broker reporter call failed")
 
 
 class Broker:
@@ -104,7 +68,6 @@ class Broker:
         task_type: str,
         *,
         failure_reason_max_length: int,
-        reporter_threads: int,
         drain_deadline_seconds: float | None = None,
         poll_error_backoff: Backoff = POLL_ERROR_BACKOFF,
     ) -> None:
@@ -116,7 +79,7 @@ class Broker:
         self.inbox: SimpleQueue[Action] = SimpleQueue()
         self.pending: deque[tuple[str, bytes]] = deque()  # (task id, task JSON) waiting for a slot
         self.workflows: dict[str, str] = {}  # task id -> workflow id, from poll to delivery
-        self.reporters = ReporterThreads(reporter_threads, "perago-report")
+        self.calls = LoopCalls(client, watch=dispatcher.watch_fd, unwatch=dispatcher.unwatch_fd)
         self.wake_pending = False
         self.poll_error_backoff = poll_error_backoff
         self.drain_deadline_seconds = drain_deadline_seconds
@@ -144,7 +107,7 @@ class Broker:
         finally:
             self._stop_polling()
             self.abort.set()
-            self.reporters.shutdown()
+            self.calls.close()
             self.leases.stop()
             self.client.close()
 
@@ -159,12 +122,13 @@ class Broker:
                 self.dispatcher.drained()
                 logger.info("process broker drained")
                 return 0
-            timeout = None if self.report_by is None else max(0.0, self.report_by - time.monotonic())
-            if self.report_by is not None and timeout == 0.0:
+            if self.report_by is not None and self.report_by <= time.monotonic():
                 self._fail_at_deadline()
-            for event in self.dispatcher.next_events(timeout):
+            for event in self.dispatcher.next_events(self._wait_timeout()):
                 kind = type(event)
-                if kind is _core.TaskCompleted:
+                if kind is _core.FdReadable:
+                    self.calls.on_readable(event.fd)
+                elif kind is _core.TaskCompleted:
                     self.promised += 1
                     self._deliver(event.task_id, event.result, may_chain=True)
                 elif kind is _core.TaskFailed:
@@ -178,11 +142,18 @@ class Broker:
                 elif kind is _core.Closed:
                     logger.error("supervisor control socket closed; broker exits")
                     return 1
+            self.calls.run_due()
             self.wake_pending = False  # before draining: a later post wakes again
             while not self.inbox.empty():
                 self.inbox.get()()
             self._assign_pending()
             self._publish_capacity()
+
+    def _wait_timeout(self) -> float | None:
+        """Until the next thing the loop must do on its own: a Conductor call's timer or
+        the drain's report deadline (`None`: until an event)."""
+        deadlines = [d for d in (self.calls.next_deadline(), self.report_by) if d is not None]
+        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
     def post(self, action: Action) -> None:
         """Run `action` on the loop thread (callable from any thread).
@@ -203,17 +174,15 @@ class Broker:
     # -- attempt fence ---------------------------------------------------------------------
 
     def _on_fence_request(self, request: _core.FenceRequested) -> None:
-        slot, generation, task_id = request.slot, request.generation, request.task_id
+        slot, generation = request.slot, request.generation
 
-        def reload() -> None:
-            try:
-                reply = self.client.get_task_raw(task_id)
-            except Exception as exc:  # noqa: BLE001 - the executor fails the attempt with this text
-                reply = encode_error(f"{type(exc).__name__}: {exc}")
-            # The dispatcher drops the reply if that executor generation is gone (W9).
-            self.post(lambda: self.dispatcher.fence_reply(slot, generation, reply))
+        def reply(task: bytes | None, error: BaseException | None) -> None:
+            # The executor fails the attempt with the error text; the dispatcher drops the
+            # reply if that executor generation is gone (W9).
+            answer = task if error is None else encode_error(f"{type(error).__name__}: {error}")
+            self.dispatcher.fence_reply(slot, generation, answer)
 
-        self.reporters.submit(reload)
+        self.calls.start(self.client.get_task_exchange(request.task_id), reply)
 
     # -- dispatch --------------------------------------------------------------------------
 
@@ -249,21 +218,15 @@ class Broker:
         want_next = may_chain and not self.draining
         workflow_instance_id = self.workflows.get(task_id, "")
 
-        def send() -> None:
-            try:
-                delivery = self.client.deliver_result(
-                    body,
-                    task_id=task_id,
-                    workflow_instance_id=workflow_instance_id,
-                    want_next=want_next,
-                    abort=self.abort,
-                )
-            except Exception:  # a bug must not leave the drain waiting for this delivery
-                logger.exception("task result delivery failed", task_id=task_id)
-                delivery = Delivery(False)
-            self.post(lambda: self._delivered(task_id, delivery, may_chain))
+        def delivered(delivery: Delivery | None, error: BaseException | None) -> None:
+            if error is not None:  # a bug must not leave the drain waiting for this delivery
+                logger.opt(exception=error).error("task result delivery failed", task_id=task_id)
+            self._delivered(task_id, delivery if error is None else Delivery(False), may_chain)
 
-        self.reporters.submit(send)
+        exchange = self.client.delivery_exchange(
+            body, task_id=task_id, workflow_instance_id=workflow_instance_id, want_next=want_next, abort=self.abort
+        )
+        self.calls.start(exchange, delivered)
 
     def _delivered(self, task_id: str, delivery: Delivery, may_chain: bool) -> None:
         self.deliveries -= 1
@@ -274,7 +237,7 @@ class Broker:
         if delivery.next_task is None:
             return
         try:
-            task = json.loads(delivery.next_task)
+            task = from_json(delivery.next_task)
         except ValueError:
             logger.error("update-v2 answered with a task that is not valid JSON; Conductor will time it out")
             return
@@ -413,14 +376,12 @@ def main(argv: list[str] | None = None) -> int:
     log_file = configure_process_logging(config, module_target=module_target, worker_id=worker_id)
     log_process_started("broker", worker_id=worker_id, module_target=module_target, log_file=log_file)
     client = client_from_config(config.conductor, worker_id=conductor_worker_id(config.worker_id_prefix))
-    process_count = int(os.environ.get("PERAGO_PROCESS_COUNT", "1"))
     deadline = config.shutdown_force_kill_after
     broker = Broker(
         dispatcher,
         client,
         task.name,
         failure_reason_max_length=config.failure_reason_max_length,
-        reporter_threads=max(2, process_count),
         drain_deadline_seconds=None if deadline is None else deadline.total_seconds(),
     )
     signal.signal(signal.SIGTERM, broker.on_signal)

@@ -17,6 +17,13 @@ JSON bodies, and meets the bar of runtime.md §8.8:
 The hot-path methods take and return raw JSON bytes so the process-mode broker can pass
 Conductor's task JSON to executors and their TaskResult JSON back without re-encoding;
 `poll_batch`/`get_task` parse for callers that want dicts.
+
+Calls with a policy (update with v2 fallback, delivery with retries, task reload) are
+written once, as exchanges: generators that yield a `Request` (and get its
+`HttpResponse` back, or a `ConductorTransportError` thrown in) or a `Pause`, and return
+their result. `run` drives one on the calling thread over blocking keep-alive
+connections (thread mode, leases, CLI); the process-mode broker drives many at once from
+its event loop (`perago.conductor.loop_calls`), so the same rules hold in both.
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import quote, urlencode
 
 from loguru import logger
@@ -34,6 +42,7 @@ from perago.conductor.auth import TokenAuth, renewable_rejection
 from perago.conductor.backoff import UPDATE_RETRY_BACKOFF, Backoff
 from perago.conductor.errors import (
     ConductorRejected,
+    ConductorTransportError,
     ConductorUnavailable,
     error_message,
     http_status_error,
@@ -47,6 +56,26 @@ DEFAULT_POLL_TIMEOUT_MS = 100
 DEFAULT_UPDATE_GIVE_UP_AFTER_SECONDS = 900.0
 _GENUINE_NOT_FOUND_PREFIXES = ("No such task found by id", "No such workflow found by id")
 _EMPTY_ARRAY = b"[]"
+
+
+class Request(NamedTuple):
+    """One HTTP call an exchange wants made: `path` is below the server's base path."""
+
+    method: str
+    path: str
+    body: bytes | None
+    accept: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """An exchange wants to wait this long before its next request (retry backoff)."""
+
+    seconds: float
+
+
+T = TypeVar("T")
+Exchange = Generator[Request | Pause, HttpResponse | None, T]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +161,13 @@ class ConductorClient:
         Raises `ConductorUnavailable` (worth retrying) or `ConductorRejected` (not).
         `want_next=False` uses the plain update so no new task is handed out (drain).
         """
+        return self.run(self.update_exchange(result_json, want_next=want_next))
+
+    def update_exchange(self, result_json: bytes, *, want_next: bool = True) -> Exchange[bytes | None]:
+        """`update_once` as an exchange."""
         if want_next and self._update_v2:
-            response = self._call("POST", "/tasks/update-v2", result_json, "application/json")
+            response = yield Request("POST", "/tasks/update-v2", result_json, "application/json")
+            assert response is not None
             if response.status < 300:
                 if response.status == 200 and b'"taskId"' in response.body:
                     return response.body
@@ -141,7 +175,8 @@ class ConductorClient:
             if not _update_v2_missing(response):
                 raise http_status_error("POST", "/tasks/update-v2", response.status, response.body)
             self._switch_to_update_v1(response)
-        response = self._call("POST", "/tasks", result_json, "text/plain")
+        response = yield Request("POST", "/tasks", result_json, "text/plain")
+        assert response is not None
         if response.status >= 300:
             raise http_status_error("POST", "/tasks", response.status, response.body)
         return None
@@ -163,13 +198,34 @@ class ConductorClient:
         until `abort` is set. A permanent refusal or
         giving up logs `task result undeliverable` with the whole result and the reason.
         """
+        exchange = self.delivery_exchange(
+            result_json,
+            task_id=task_id,
+            workflow_instance_id=workflow_instance_id,
+            want_next=want_next,
+            abort=abort,
+            give_up_after_seconds=give_up_after_seconds,
+        )
+        return self.run(exchange, abort=abort)
+
+    def delivery_exchange(
+        self,
+        result_json: bytes,
+        *,
+        task_id: str,
+        workflow_instance_id: str,
+        want_next: bool = True,
+        abort: threading.Event | None = None,
+        give_up_after_seconds: float | None = None,
+    ) -> Exchange[Delivery]:
+        """`deliver_result` as an exchange."""
         budget = self.update_give_up_after_seconds if give_up_after_seconds is None else give_up_after_seconds
         started = time.monotonic()
         attempts = 0
         while True:
             attempts += 1
             try:
-                return Delivery(True, self.update_once(result_json, want_next=want_next))
+                return Delivery(True, (yield from self.update_exchange(result_json, want_next=want_next)))
             except ConductorRejected as exc:
                 self._log_undeliverable(result_json, task_id, workflow_instance_id, attempts, started, exc)
                 return Delivery(False)
@@ -187,10 +243,7 @@ class ConductorClient:
                     retry_in_seconds=round(delay, 3),
                     error=str(exc),
                 )
-                if abort is not None:
-                    abort.wait(delay)
-                else:
-                    time.sleep(delay)
+                yield Pause(delay)
 
     def _log_undeliverable(
         self,
@@ -245,8 +298,13 @@ class ConductorClient:
 
     def get_task_raw(self, task_id: str) -> bytes:
         """The task's current JSON (`GET /tasks/{taskId}`), used by the attempt fence."""
+        return self.run(self.get_task_exchange(task_id))
+
+    def get_task_exchange(self, task_id: str) -> Exchange[bytes]:
+        """`get_task_raw` as an exchange."""
         path = f"/tasks/{quote(task_id, safe='')}"
-        response = self._call("GET", path, None, "application/json")
+        response = yield Request("GET", path, None, "application/json")
+        assert response is not None
         if response.status >= 300 or response.status == 204:
             raise http_status_error("GET", path, 404 if response.status == 204 else response.status, response.body)
         return response.body
@@ -283,18 +341,57 @@ class ConductorClient:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, body: bytes | None, accept: str) -> HttpResponse:
-        headers = {"Accept": accept}
+    def run(self, exchange: Exchange[T], *, abort: threading.Event | None = None) -> T:
+        """Drive `exchange` on this thread: blocking requests, pauses as sleeps (cut short by `abort`)."""
+        answer: HttpResponse | None = None
+        failure: ConductorTransportError | None = None
+        while True:
+            try:
+                step = exchange.send(answer) if failure is None else exchange.throw(failure)
+            except StopIteration as finished:
+                return finished.value  # type: ignore[no-any-return]
+            answer = failure = None
+            if isinstance(step, Pause):
+                if abort is not None:
+                    abort.wait(step.seconds)
+                else:
+                    time.sleep(step.seconds)
+                continue
+            try:
+                answer = self._call(*step)
+            except ConductorTransportError as exc:
+                failure = exc
+
+    def encode(self, request: Request) -> tuple[bytes, str | None]:
+        """`request` as bytes with the current auth header, and the token it carries."""
+        headers = self._headers(request.accept)
+        data = self._transport.encode(request.method, request.path, request.body, headers)
+        return data, headers.get("X-Authorization")
+
+    def renewed_auth(self, response: HttpResponse, token: str | None) -> bool:
+        """True when `response` refused an expired/invalid `token` and a new one was
+        fetched: the request is worth sending once more."""
         auth = self._auth
-        if auth is None:
-            return self._transport.request(method, path, body, headers)
-        headers.update(auth.headers())
+        if auth is None or not renewable_rejection(response.status, response.body):
+            return False
+        auth.renew(token)
+        return True
+
+    @property
+    def request_timeout_seconds(self) -> float:
+        return self._transport.timeout_seconds
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        headers = {"Accept": accept}
+        if self._auth is not None:
+            headers.update(self._auth.headers())
+        return headers
+
+    def _call(self, method: str, path: str, body: bytes | None, accept: str) -> HttpResponse:
+        headers = self._headers(accept)
         response = self._transport.request(method, path, body, headers)
-        if renewable_rejection(response.status, response.body):
-            auth.renew(headers.get("X-Authorization"))
-            headers.pop("X-Authorization", None)
-            headers.update(auth.headers())
-            response = self._transport.request(method, path, body, headers)
+        if self.renewed_auth(response, headers.get("X-Authorization")):
+            response = self._transport.request(method, path, body, self._headers(accept))
         return response
 
 
