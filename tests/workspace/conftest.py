@@ -126,7 +126,7 @@ def attempt_snapshot(
     return SimpleNamespace(
         workflow_instance_id=workflow,
         reference_task_name=ref_name,
-        seq=3,
+        seq=3 + retry,  # Conductor gives each retry the workflow's next seq
         iteration=0,
         task_id=task_id or f"task-{next(_task_numbers)}",
         retry_count=retry,

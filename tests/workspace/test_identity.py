@@ -37,7 +37,7 @@ def test_every_execution_gets_its_own_staging_branch() -> None:
 
 
 def test_logical_task_survives_retries_and_redeliveries_but_not_other_tasks() -> None:
-    retry = identity(task_id="t-2", retry_count=1)
+    retry = identity(task_id="t-2", retry_count=1, seq=2)  # Conductor numbers a retry with the next seq
     assert identity().logical_key == retry.logical_key
     assert identity().logical_key != identity(iteration=1).logical_key
     assert identity().logical_key != identity(workflow_instance_id="wf-2").logical_key

@@ -2,7 +2,7 @@
 
 lakeFS offers no conditional branch update, so publication recognises its own earlier
 work by commit metadata (W-01, W-14): the logical task (workflow id, reference task name,
-seq, iteration) says which commits a retry may replace, the attempt (task id, retry
+iteration) says which commits a retry may replace, the attempt (task id, retry
 count) and the execution id tell a retry from a duplicate delivery of the same attempt
 (W-04) and let a timed-out merge find out whether it landed (W-17).
 """
@@ -75,10 +75,13 @@ class PublicationIdentity:
 
     @property
     def logical_key(self) -> str:
-        """Stable digest of the logical task: equal across retries and redeliveries."""
-        raw = json.dumps(
-            [self.workflow_instance_id, self.reference_task_name, self.seq, self.iteration]
-        )
+        """Stable digest of the logical task: equal across retries and redeliveries.
+
+        Not `seq`, although W-01 lists it: Conductor gives a retry the workflow's next
+        `seq` (conductor-api.md §4.7), so a key with it would make every retry see its
+        own earlier publication as foreign. `seq` is stamped for humans only.
+        """
+        raw = json.dumps([self.workflow_instance_id, self.reference_task_name, self.iteration])
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
     def stamp(self, kind: str, input_ref: str, **extra: str) -> dict[str, str]:
