@@ -1,15 +1,19 @@
 """Workspace download + publish: perago against perago 0.6.1 on the same lakeFS emulator.
 
 The emulator runs in its own process (`python -m perago.testing.lakefs`); each measured
-attempt runs in a fresh child process — perago from this venv, perago 0.6.1 from an
-oracle venv (default `.peers/perago061`, built by `make peers`, override with `PERAGO_ORACLE_PYTHON`). After its
-imports and client set-up, a child times download → task body → change detection →
-staging → publication, and counts the object uploads it sent. Three scenarios on a repository of FILES objects (default 1,000 × 256 KiB
-= 256 MB): the body rewrites every file, changes exactly one, or changes nothing. Prints
-wall seconds, the child's own CPU seconds (what the client costs, less sensitive to a busy
-machine than wall time), uploads and the wall-time speed-up of perago over 0.6.1. When every file changes, both
-versions must send all bytes and the emulator's ingest (hashing and writing in one Python
-process) bounds both.
+child process — perago from this venv, perago 0.6.1 from an oracle venv (default
+`.peers/perago061`, built by `make peers`, override with `PERAGO_ORACLE_PYTHON`) — runs two
+attempts of the same input ref, each publishing to its own branch: a cold one (empty
+workspace root, so perago's object cache is empty) and a warm one (the same workspace root,
+as a retry or a later attempt on the same host would find it). After imports and client
+set-up, each attempt is timed from download → task body → change detection → staging →
+publication, and the object uploads and GETs it sent are counted. Three scenarios on a
+repository of FILES objects (default 1,000 × 256 KiB = 256 MB): the body rewrites every
+file, changes exactly one, or changes nothing. Prints wall seconds (cold, warm), the
+child's own CPU seconds for the cold attempt (what the client costs, less sensitive to a
+busy machine than wall time), and the wall-time speed-ups of perago over 0.6.1, which has
+no cache (its warm attempt only benefits from the page cache). The cold speed-up is the
+one that compares transfers; the warm one shows what the cache saves.
 
 Run: `.venv/bin/python benches/workspace_sync.py [--files N] [--kib K] [--repeat R]`.
 """
@@ -32,19 +36,22 @@ SCENARIOS = ("every file changed", "one file changed", "nothing changed")
 # ----------------------------------------------------------------------------- child side
 
 
-def _count_uploads() -> list[int]:
-    """Count object uploads (POST …/branches/…/objects?path=…) at the urllib3 level, for both versions."""
-    import urllib3
+def _count_requests() -> dict[str, int]:
+    """Count object uploads (POST …/branches/…/objects?path=…) and downloads (GET …/objects?path=…)
+    at the http.client level, under urllib3 (both versions, the SDK) and perago's object transport."""
+    import http.client
 
-    counter = [0]
-    original = urllib3.PoolManager.urlopen
+    counter = {"uploads": 0, "downloads": 0}
+    original = http.client.HTTPConnection.putrequest
 
     def counting(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if method == "POST" and "/objects?" in url and "/branches/" in url:
-            counter[0] += 1
+        if "/objects?" in url and method == "POST" and "/branches/" in url:
+            counter["uploads"] += 1
+        elif "/objects?" in url and method == "GET" and "/refs/" in url:
+            counter["downloads"] += 1
         return original(self, method, url, *args, **kwargs)
 
-    urllib3.PoolManager.urlopen = counting  # type: ignore[method-assign]
+    http.client.HTTPConnection.putrequest = counting  # type: ignore[method-assign]
     return counter
 
 
@@ -70,7 +77,7 @@ def _attempt(task_id: str):  # type: ignore[no-untyped-def]
     )
 
 
-def prepare_perago(env: dict[str, str], repo: str, branch: str, ref: str, scenario: str, workdir: Path):  # type: ignore[no-untyped-def]
+def prepare_perago(env: dict[str, str], repo: str, ref: str, scenario: str, workdir: Path):  # type: ignore[no-untyped-def]
     from perago.workspace import run_workspace_attempt
     from perago.workspace.lakefs_client import LakeFSClient
     from perago.workspace.runtime import LakeFSWorkspaceRuntime
@@ -84,13 +91,16 @@ def prepare_perago(env: dict[str, str], repo: str, branch: str, ref: str, scenar
     runtime = LakeFSWorkspaceRuntime(client)
     spec = WorkspaceSpec(prefix="/data")
 
-    def attempt() -> str:
+    def attempt(branch: str) -> str:
+        # attempt directories side by side, as under PERAGO_WORKSPACE_ROOT: they share the object cache
+        attempt_dir = workdir / f"task_id={branch}"
+        attempt_dir.mkdir()
         output = run_workspace_attempt(
             workspace={"repository": repo, "branch": branch, "refType": "commit", "ref": ref},
             spec=spec,
             attempt=_attempt(branch),
             execution_id=os.urandom(16).hex(),
-            attempt_dir=workdir,
+            attempt_dir=attempt_dir,
             runtime=runtime,
             fence=lambda: None,
             run_body=_body(scenario),
@@ -100,7 +110,7 @@ def prepare_perago(env: dict[str, str], repo: str, branch: str, ref: str, scenar
     return attempt
 
 
-def prepare_perago061(env: dict[str, str], repo: str, branch: str, ref: str, scenario: str, workdir: Path):  # type: ignore[no-untyped-def]
+def prepare_perago061(env: dict[str, str], repo: str, ref: str, scenario: str, workdir: Path):  # type: ignore[no-untyped-def]
     from lakefs import Client
     from perago.execution import (
         _snapshot_workspace,  # 0.6.1 hashes the workspace before and after
@@ -115,12 +125,12 @@ def prepare_perago061(env: dict[str, str], repo: str, branch: str, ref: str, sce
             password=env["LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY"],
         )
     )
-    workspace = WorkspaceInput.model_validate({"repository": repo, "branch": branch, "refType": "commit", "ref": ref})
     spec = WorkspaceSpec(prefix="/data")
 
-    def attempt() -> str:
+    def attempt(branch: str) -> str:
+        workspace = WorkspaceInput.model_validate({"repository": repo, "branch": branch, "refType": "commit", "ref": ref})
         task = _attempt(branch)
-        root = workdir / "ws"
+        root = workdir / f"ws-{branch}"
         root.mkdir()
         runtime.download_workspace(workspace, spec, root)
         before = _snapshot_workspace(root)
@@ -137,16 +147,22 @@ def prepare_perago061(env: dict[str, str], repo: str, branch: str, ref: str, sce
 
 
 def child_main(argv: list[str]) -> None:
-    implementation, repo, branch, ref, scenario = argv
+    """Two attempts of the same input in one process and workspace root: cold, then warm."""
+    implementation, repo, ref, scenario, *branches = argv
     env = dict(os.environ)
-    uploads = _count_uploads()
+    requests = _count_requests()
     prepare = prepare_perago if implementation == "perago" else prepare_perago061
+    results = {}
     with tempfile.TemporaryDirectory(prefix="perago-bench-") as scratch:
-        attempt = prepare(env, repo, branch, ref, scenario, Path(scratch))
-        started, cpu_started = time.perf_counter(), time.process_time()
-        published = attempt()
-        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "uploads": uploads[0], "ref": published}))
+        attempt = prepare(env, repo, ref, scenario, Path(scratch))
+        for label, branch in zip(("cold", "warm"), branches):
+            before = dict(requests)
+            started, cpu_started = time.perf_counter(), time.process_time()
+            published = attempt(branch)
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+            counts = {name: requests[name] - before[name] for name in requests}
+            results[label] = {"seconds": seconds, "cpu": cpu, **counts, "ref": published}
+    print(json.dumps(results))
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -199,7 +215,9 @@ def seed(env: dict[str, str], files: int, kib: int, scratch: Path) -> tuple[str,
 
 def measure(
     python: str, implementation: str, env: dict[str, str], repo: str, ref: str, scenario: str
-) -> dict[str, object]:
+) -> dict[str, dict[str, object]]:
+    """Run one child (a cold then a warm attempt, each on its own new branch at `ref`) and check
+    what each published."""
     from perago.workspace.lakefs_client import LakeFSClient
 
     client = LakeFSClient(
@@ -207,10 +225,12 @@ def measure(
         env["LAKECTL_CREDENTIALS_ACCESS_KEY_ID"],
         env["LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY"],
     )
-    branch = f"bench-{implementation.replace('.', '')}-{SCENARIOS.index(scenario)}-{os.urandom(3).hex()}"
-    client.create_branch(repo, branch, ref, hidden=False)
+    tag = f"{implementation.replace('.', '')}-{SCENARIOS.index(scenario)}-{os.urandom(3).hex()}"
+    branches = {label: f"bench-{tag}-{label}" for label in ("cold", "warm")}
+    for branch in branches.values():
+        client.create_branch(repo, branch, ref, hidden=False)
     child = subprocess.run(
-        [python, __file__, "--child", implementation, repo, branch, ref, scenario],
+        [python, __file__, "--child", implementation, repo, ref, scenario, branches["cold"], branches["warm"]],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -218,12 +238,15 @@ def measure(
     )
     if child.returncode != 0:
         raise RuntimeError(f"{implementation} failed:\n{child.stderr[-3000:]}")
-    result = json.loads(child.stdout.strip().splitlines()[-1])
-    head = client.get_commit(repo, branch)
-    expected_parents = (ref,) if scenario != SCENARIOS[2] else head.parents
-    if head.id != result["ref"] or head.parents != expected_parents:
-        raise RuntimeError(f"{implementation} published {result['ref']}, head {head.id} parents {head.parents}")
-    return result
+    results = json.loads(child.stdout.strip().splitlines()[-1])
+    for label, branch in branches.items():
+        head = client.get_commit(repo, branch)
+        expected_parents = (ref,) if scenario != SCENARIOS[2] else head.parents
+        if head.id != results[label]["ref"] or head.parents != expected_parents:
+            raise RuntimeError(
+                f"{implementation} ({label}) published {results[label]['ref']}, head {head.id} parents {head.parents}"
+            )
+    return results
 
 
 def main() -> None:
@@ -241,23 +264,31 @@ def main() -> None:
         try:
             repo, ref = seed(env, args.files, args.kib, scratch)
             total_mb = args.files * args.kib / 1024
-            print(f"workspace: {args.files} files, {total_mb:.0f} MB; download + body + publish, one child process each")
-            print(f"{'scenario':<20} {'implementation':<15} {'seconds':>8} {'client CPU s':>13} {'uploads':>8}")
+            print(
+                f"workspace: {args.files} files, {total_mb:.0f} MB; download + body + publish. Each child process "
+                "runs a cold attempt (empty object cache) then a warm one (same input, same workspace root)"
+            )
+            print(
+                f"{'scenario':<20} {'implementation':<15} {'cold s':>7} {'warm s':>7} {'cold CPU s':>10} "
+                f"{'uploads':>8} {'GETs cold':>9} {'GETs warm':>9}"
+            )
             for scenario in SCENARIOS:
-                timings = {}
+                timings: dict[str, dict[str, float]] = {}
                 for implementation, python in (("perago", sys.executable), ("perago 0.6.1", ORACLE_PYTHON)):
                     runs = [
                         measure(python, implementation.replace(" ", ""), env, repo, ref, scenario)
                         for _ in range(max(1, args.repeat))
                     ]
-                    result = min(runs, key=lambda run: run["seconds"])
-                    timings[implementation] = result["seconds"]
+                    cold = min((run["cold"] for run in runs), key=lambda result: result["seconds"])
+                    warm = min((run["warm"] for run in runs), key=lambda result: result["seconds"])
+                    timings[implementation] = {"cold": cold["seconds"], "warm": warm["seconds"]}  # type: ignore[dict-item]
                     print(
-                        f"{scenario:<20} {implementation:<15} {result['seconds']:>8.2f} "
-                        f"{result['cpu']:>13.2f} {result['uploads']:>8}"
+                        f"{scenario:<20} {implementation:<15} {cold['seconds']:>7.2f} {warm['seconds']:>7.2f} "
+                        f"{cold['cpu']:>10.2f} {cold['uploads']:>8} {cold['downloads']:>9} {warm['downloads']:>9}"
                     )
-                ratio = timings["perago 0.6.1"] / timings["perago"]
-                print(f"{scenario:<20} {'speed-up':<15} {ratio:>7.1f}x")
+                cold_ratio = timings["perago 0.6.1"]["cold"] / timings["perago"]["cold"]
+                warm_ratio = timings["perago 0.6.1"]["warm"] / timings["perago"]["warm"]
+                print(f"{scenario:<20} {'speed-up':<15} {cold_ratio:>6.1f}x {warm_ratio:>6.1f}x")
         finally:
             emulator.terminate()
             emulator.wait(timeout=30)

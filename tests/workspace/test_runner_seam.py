@@ -9,6 +9,7 @@ from typing import Any
 from perago import StaleAttemptError, WorkspaceSpec, task
 from perago.attempt import Attempt, AttemptRunner
 from perago.workspace import LakeFSWorkspaceAttempts, core_attempt_directory
+from perago.workspace.object_cache import OBJECT_CACHE_DIR_NAME
 from perago.workspace.runtime import LakeFSWorkspaceRuntime
 from pydantic import BaseModel
 
@@ -71,7 +72,8 @@ def test_completed_attempt_reports_the_published_ref_and_the_result(
 ) -> None:
     result = runner(runtime, tmp_path).run(conductor_task(repo, "hello")).result
     assert result.status == "COMPLETED", result.reason_for_incompletion
-    assert list((tmp_path / "root").iterdir()) == [], "the attempt directory is removed"
+    left = [path.name for path in (tmp_path / "root").iterdir()]
+    assert left == [OBJECT_CACHE_DIR_NAME], "the attempt directory is removed, the object cache stays"
     head = repo.head()
     assert result.output == {
         "workspace": {"repository": repo.name, "branch": "main", "refType": "commit", "ref": head.id},

@@ -6,7 +6,9 @@ written by the Rust core, so no runtime state is visible to the task, W-13), val
 and maps whatever this raises to a Conductor status: `WorkspaceContractError` and
 `PreGuardrailViolation` are terminal, the rest (`PostGuardrailViolation`,
 `StaleAttemptError`, `PublishFenceError`, `LakeFSError`, ...) retryable. This function
-only ever writes under `<attempt_dir>/ws`, which it creates and always removes.
+writes the task's files only under `<attempt_dir>/ws`, which it creates and always
+removes; downloaded objects are also kept in the object cache beside the attempt
+directories (`<attempt_dir>/../.perago-object-cache`, see `object_cache`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from perago.metrics import MetricRecorder, RuntimeMetricContext
 from perago.models import WorkspaceInput
 from perago.workspace.identity import PublicationIdentity
 from perago.workspace.keys import WorkspaceProjection
-from perago.workspace.manifest import ChangeSet
+from perago.workspace.manifest import ChangeSet, Manifest
+from perago.workspace.object_cache import OBJECT_CACHE_DIR_NAME
 from perago.workspace.runtime import LakeFSWorkspaceRuntime
 from perago.workspace.staging import StagedWorkspace
 from perago.workspace_spec import WorkspaceSpec
@@ -74,13 +77,15 @@ def run_workspace_attempt(
     projection = WorkspaceProjection.for_spec_prefix(spec.prefix)
     repository, branch = workspace_input.repository, workspace_input.branch
     root = Path(attempt_dir) / ATTEMPT_WORKSPACE_DIR_NAME
+    cache_dir = Path(attempt_dir).parent / OBJECT_CACHE_DIR_NAME
 
     runtime.check_server()
     input_ref = runtime.resolve_input_ref(repository, workspace_input.ref)
     _prepare_empty_directory(root)
+    manifest: Manifest | None = None
     try:
         with io.timer("download"):
-            manifest = runtime.download(repository, input_ref, projection, root)
+            manifest = runtime.download(repository, input_ref, projection, root, cache_dir=cache_dir)
         io.bytes("download", manifest.total_bytes)
         check_guardrails(root, spec.pre, "pre")
         result = run_body(root)
@@ -109,7 +114,10 @@ def run_workspace_attempt(
         )
         return _output(workspace_input, ref, result)
     finally:
+        if manifest is not None:
+            runtime.retain_in_cache(repository, root, manifest, cache_dir)
         _remove_workspace(root, identity)
+        runtime.prune_cache_if_due(cache_dir)
         if not spec.read_only:
             runtime.sweep_if_due(repository)
 

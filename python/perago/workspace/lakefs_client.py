@@ -4,20 +4,21 @@ Why a wrapper: every call gets an explicit timeout (W-15) and retries are config
 explicitly instead of urllib3's defaults (W-16): connection failures are retried for any
 method (nothing reached the server), read failures only for GET/HEAD, and never for a
 merge or a revert, whose outcome the publisher resolves itself by re-reading the branch
-(W-17). Object bodies stream through the SDK's own connection pool in one request per
-object, never in 64 KiB ranged requests (W-19, W-22). Failures become `LakeFSError`s whose
+(W-17). Object bodies bypass the SDK: one streaming request per object over
+`object_http`'s keep-alive connections, never 64 KiB ranged requests (W-19, W-22). Failures become `LakeFSError`s whose
 text carries the operation, status and server message, never request headers: the
 secret cannot reach a log line or a failure reason.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import lakefs_sdk
@@ -26,12 +27,20 @@ from lakefs_sdk.exceptions import ApiException
 
 from perago.workspace.errors import LakeFSError
 from perago.workspace.manifest import RemoteObject
+from perago.workspace.object_http import ObjectHttp, ObjectHttpError, read_body_into, thread_buffer
 
 DEFAULT_CALL_TIMEOUT_SECONDS = 60.0
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
 LIST_PAGE_SIZE = 1000
 BULK_DELETE_BATCH = 1000
-_STREAM_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class ObjectRead:
+    """What one download received: its byte count and the ETag lakeFS sent with it."""
+
+    size: int
+    etag: str | None
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,9 @@ class LakeFSClient:
         self._api = lakefs_sdk.ApiClient(configuration)
         self._host = configuration.host
         self._auth_header = configuration.get_basic_auth_token()
+        self._objects_http = ObjectHttp(
+            configuration.host, pool_size=pool_size, connect_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS
+        )
         self.call_timeout_seconds = call_timeout_seconds
         self.endpoint = configuration.host
         self.config = lakefs_sdk.ConfigApi(self._api)
@@ -318,9 +330,9 @@ class LakeFSClient:
                 return
             after = page.pagination.next_offset
 
-    def _url(self, resource: str, **query: str) -> str:
+    def _target(self, resource: str, **query: str) -> str:
         encoded = "&".join(f"{name}={quote(value, safe='')}" for name, value in query.items())
-        return f"{self._host}{resource}?{encoded}" if encoded else f"{self._host}{resource}"
+        return f"{resource}?{encoded}" if encoded else resource
 
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         headers = dict(self._api.default_headers)
@@ -329,76 +341,65 @@ class LakeFSClient:
             headers.update(extra)
         return headers
 
-    def _raw(
-        self, operation: str, method: str, url: str, *, headers: dict[str, str],
-        body: Any = None, timeout: float | None, stream: bool = False,
-    ) -> urllib3.BaseHTTPResponse:
-        limit = self._timeout(timeout)
-        try:
-            response = self._api.rest_client.pool_manager.request(
-                method,
-                url,
-                body=body,
-                headers=headers,
-                preload_content=not stream,
-                timeout=urllib3.Timeout(connect=min(DEFAULT_CONNECT_TIMEOUT_SECONDS, limit), read=limit),
-            )
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise self._failure(operation, error) from None
-        if not 200 <= response.status <= 299:
-            detail = _server_message(response.data) or (response.reason or "")
-            response.release_conn()
-            raise LakeFSError(operation, response.status, self._redact(detail))
-        return response
+    def _object_failure(self, operation: str, error: ObjectHttpError) -> LakeFSError:
+        if error.status is None:
+            return LakeFSError(operation, None, self._redact(error.detail))
+        detail = _server_message(error.body) or error.reason or error.detail
+        return LakeFSError(operation, error.status, self._redact(detail))
 
     def download_object(
-        self, repository: str, ref: str, key: str, sink: BinaryIO, *, sink_update: Any = None,
+        self, repository: str, ref: str, key: str, consume: Callable[[memoryview], None], *,
         timeout: float | None = None,
-    ) -> int:
-        """Stream one object into `sink` in a single GET; returns the number of bytes written.
+    ) -> ObjectRead:
+        """Stream one object through `consume` in a single GET (W-19).
 
+        `consume` gets successive views of one reused buffer, valid only during the call.
         `timeout` bounds each socket read (a stalled transfer fails), not the whole body.
         """
         operation = f"download {key!r} from {ref!r} of repository {repository!r}"
-        url = self._url(
+        target = self._target(
             f"/repositories/{quote(repository, safe='')}/refs/{quote(ref, safe='')}/objects",
             path=key,
         )
-        response = self._raw(operation, "GET", url, headers=self._headers(), timeout=timeout, stream=True)
-        written = 0
+        received = 0
         try:
-            for chunk in response.stream(_STREAM_CHUNK_BYTES):
-                sink.write(chunk)
-                if sink_update is not None:
-                    sink_update(chunk)
-                written += len(chunk)
-        except (urllib3.exceptions.HTTPError, OSError) as error:
+            with self._objects_http.exchange(
+                "GET", target, self._headers(), timeout=self._timeout(timeout)
+            ) as response:
+                etag = response.getheader("ETag")
+                for piece in read_body_into(response, thread_buffer()):
+                    consume(piece)
+                    received += len(piece)
+        except ObjectHttpError as error:
+            raise self._object_failure(operation, error) from None
+        except (http.client.HTTPException, OSError) as error:
             raise self._failure(operation, error) from None
-        finally:
-            response.release_conn()
-        return written
+        return ObjectRead(size=received, etag=etag.strip('"') if etag else None)
 
     def upload_object(
         self, repository: str, branch: str, key: str, source: Path, size: int, *,
         content_type: str | None, metadata: Mapping[str, str], timeout: float | None = None,
     ) -> None:
-        """Stream a local file as the raw body of one upload, keeping content type and metadata."""
+        """Send a local file as the raw body of one upload with `sendfile`, keeping content
+        type and metadata (W-22)."""
         operation = f"upload {key!r} to branch {branch!r} of repository {repository!r}"
-        url = self._url(
+        target = self._target(
             f"/repositories/{quote(repository, safe='')}/branches/{quote(branch, safe='')}/objects",
             path=key,
         )
-        headers = {
-            "Content-Type": content_type or "application/octet-stream",
-            "Content-Length": str(size),
-        }
+        headers = {"Content-Type": content_type or "application/octet-stream"}
         for name, value in metadata.items():
             headers[f"X-Lakefs-Meta-{name}"] = value
-        with open(source, "rb") as body:
-            response = self._raw(
-                operation, "POST", url, headers=self._headers(headers), body=body, timeout=timeout
-            )
-        response.release_conn()
+        try:
+            with open(source, "rb") as body, self._objects_http.exchange(
+                "POST", target, self._headers(headers), timeout=self._timeout(timeout),
+                body=body, body_size=size,
+            ) as response:
+                response.read()
+        except ObjectHttpError as error:
+            raise self._object_failure(operation, error) from None
+        except (http.client.HTTPException, OSError) as error:
+            raise self._failure(operation, error) from None
 
     def delete_objects(
         self, repository: str, branch: str, keys: list[str], *, timeout: float | None = None

@@ -184,6 +184,26 @@ def scan_changes(root: Path, manifest: Manifest, projection: WorkspaceProjection
     return ChangeSet(uploads=tuple(uploads), deletes=deletes)
 
 
+def unchanged_entries(root: Path, manifest: Manifest) -> Iterator[ManifestEntry]:
+    """Entries whose file is still the regular file the download wrote, with the same content.
+
+    Files whose stat moved are not re-hashed (they are taken as changed): this feeds the
+    object cache, where a miss only costs a download.
+    """
+    for entry in manifest.entries.values():
+        path = root / entry.relative
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode) or info.st_ino != entry.inode:
+            continue
+        if info.st_ctime_ns != entry.ctime_ns or info.st_mtime_ns != entry.mtime_ns:
+            continue
+        if not _content_changed(path, info, entry, manifest):
+            yield entry
+
+
 def _content_changed(
     path: Path, info: os.stat_result, entry: ManifestEntry, manifest: Manifest
 ) -> bool:

@@ -1,17 +1,25 @@
 """Moving bytes between lakeFS and the attempt workspace: parallel, streaming, bounded.
 
 Downloads list the input ref once (1000 keys per page, W-20), refuse unmappable or
-colliding keys before writing anything, then stream each object in one GET straight to
-its file while hashing it (W-19, W-21), with at most `concurrency` transfers in flight.
-Files are created with O_EXCL|O_NOFOLLOW inside a fresh directory, so nothing can be
-written outside the attempt workspace. Uploads stream from disk (W-22); deletes go in
-bulk batches (W-23). The first failure cancels the transfers not yet started.
+colliding keys before writing anything, then take each object from the local object
+cache (W-18) or stream it in one GET straight to its file while hashing it (W-19, W-21),
+with at most `concurrency` transfers in flight; a download whose size, ETag or MD5 does
+not match the listing fails (retryably) naming the key. Files are created with
+O_EXCL|O_NOFOLLOW inside a fresh directory, so nothing can be written outside the attempt
+workspace. Uploads are sent from disk with sendfile (W-22); deletes go in bulk batches
+(W-23). The first failure cancels the transfers not yet started.
+
+Multipart uploads (W-22) are not used: lakeFS offers them only as pre-signed multipart
+(`pre_sign_multipart_upload`, S3 blockstores), which needs pre-signed URLs straight to the
+object store; the emulator, like lakeFS on a local blockstore, answers pre-signing false.
+Parallelism comes from many single-request uploads at once instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -19,17 +27,22 @@ from typing import TypeVar
 
 from perago.workspace.errors import LakeFSError
 from perago.workspace.keys import WorkspaceProjection, check_collisions
-from perago.workspace.lakefs_client import LakeFSClient
+from perago.workspace.lakefs_client import LakeFSClient, ObjectRead
 from perago.workspace.manifest import (
     ChangeSet,
     Manifest,
     ManifestEntry,
     RemoteObject,
     Upload,
+    unchanged_entries,
 )
+from perago.workspace.object_cache import ObjectCache
+from perago.workspace.object_http import write_all
 
 DEFAULT_CONCURRENCY = 8
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+_MD5_HEX = re.compile(r"[0-9a-f]{32}")
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -75,10 +88,17 @@ def download_workspace(
     projection: WorkspaceProjection,
     root: Path,
     *,
+    cache: ObjectCache | None = None,
+    verify_md5: bool = True,
     concurrency: int = DEFAULT_CONCURRENCY,
     timeout: float | None = None,
 ) -> Manifest:
-    """Materialize the objects under the workspace prefix at `ref` into the empty directory `root`."""
+    """Materialize the objects under the workspace prefix at `ref` into the empty directory `root`.
+
+    Each file comes from `cache` when it holds the object, else from one GET that is
+    verified (`verify_download`); `retain_unchanged` later moves what the task left
+    untouched into the cache.
+    """
     listed = client.list_objects(repository, ref, projection.listing_prefix, timeout=timeout)
     planned = plan_download(listed, projection)
     directories = sorted({relative.rsplit("/", 1)[0] for relative, _ in planned if "/" in relative})
@@ -87,25 +107,21 @@ def download_workspace(
 
     def fetch(item: tuple[str, RemoteObject]) -> ManifestEntry:
         relative, remote = item
-        digest = hashlib.sha256()
         fd = os.open(root / relative, _CREATE_FLAGS, 0o644)
-        with os.fdopen(fd, "wb") as sink:
-            written = client.download_object(
-                repository, ref, remote.key, sink, sink_update=digest.update, timeout=timeout
-            )
-            sink.flush()
-            info = os.fstat(sink.fileno())
-        if written != remote.size_bytes:
-            raise LakeFSError(
-                f"download {remote.key!r} from {ref!r} of repository {repository!r}",
-                None,
-                f"received {written} bytes, the listing says {remote.size_bytes}",
-            )
+        try:
+            sha256 = None
+            if cache is not None:
+                sha256 = cache.fill(repository, remote.checksum, remote.size_bytes, fd)
+            if sha256 is None:
+                sha256 = _download_verified(client, repository, ref, remote, fd, verify_md5, timeout)
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
         return ManifestEntry(
             relative=relative,
             remote=remote,
-            sha256=digest.hexdigest(),
-            size=written,
+            sha256=sha256,
+            size=info.st_size,
             inode=info.st_ino,
             ctime_ns=info.st_ctime_ns,
             mtime_ns=info.st_mtime_ns,
@@ -116,6 +132,64 @@ def download_workspace(
         manifest.add(entry)
     manifest.seal()
     return manifest
+
+
+def _download_verified(
+    client: LakeFSClient,
+    repository: str,
+    ref: str,
+    remote: RemoteObject,
+    fd: int,
+    verify_md5: bool,
+    timeout: float | None,
+) -> str:
+    """Stream one object into `fd`, hashing as it passes; its SHA-256 once verified."""
+    sha256 = hashlib.sha256()
+    md5 = hashlib.md5(usedforsecurity=False) if verify_md5 and is_md5_checksum(remote.checksum) else None
+
+    def consume(piece: memoryview) -> None:
+        write_all(fd, piece)
+        sha256.update(piece)
+        if md5 is not None:
+            md5.update(piece)
+
+    received = client.download_object(repository, ref, remote.key, consume, timeout=timeout)
+    problem = verify_download(remote, received, md5.hexdigest() if md5 is not None else None)
+    if problem is not None:
+        raise LakeFSError(f"download {remote.key!r} from {ref!r} of repository {repository!r}", None, problem)
+    return sha256.hexdigest()
+
+
+def retain_unchanged(root: Path, manifest: Manifest, repository: str, cache: ObjectCache) -> int:
+    """Move every downloaded file the task left unchanged into `cache`; returns how many.
+
+    Called as the attempt ends, just before its workspace is removed: the files would be
+    deleted anyway, so caching them is a rename, not a copy.
+    """
+    kept = 0
+    for entry in unchanged_entries(root, manifest):
+        kept += cache.adopt(repository, entry.remote.checksum, entry.size, root / entry.relative, entry.sha256)
+    return kept
+
+
+def is_md5_checksum(checksum: str) -> bool:
+    return _MD5_HEX.fullmatch(checksum) is not None
+
+
+def verify_download(remote: RemoteObject, received: ObjectRead, content_md5: str | None) -> str | None:
+    """Why a downloaded object cannot be trusted, or None (W-19).
+
+    The size must match the listing, the ETag lakeFS sends must be the listed checksum (the
+    same object version), and, where the checksum is a plain MD5 (lakeFS's local blockstore,
+    S3 single-part uploads), the content's MD5 must equal it.
+    """
+    if received.size != remote.size_bytes:
+        return f"received {received.size} bytes, lakeFS lists {remote.size_bytes}"
+    if received.etag is not None and remote.checksum and received.etag != remote.checksum:
+        return f"the ETag {received.etag!r} of the response is not the listed checksum {remote.checksum!r}"
+    if content_md5 is not None and content_md5 != remote.checksum:
+        return f"content MD5 {content_md5} does not match the checksum {remote.checksum} lakeFS lists"
+    return None
 
 
 def apply_changes(
