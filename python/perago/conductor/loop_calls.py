@@ -159,13 +159,8 @@ class LoopCalls:
     # -- steps -----------------------------------------------------------------------------
 
     def _advance(self, call: _Call, answer: HttpResponse | None, failure: BaseException | None) -> None:
-        try:
-            step = call.exchange.send(answer) if failure is None else call.exchange.throw(failure)
-        except StopIteration as finished:
-            self._finish(call, finished.value, None)
-            return
-        except Exception as exc:  # noqa: BLE001 - the exchange's own error is its outcome
-            self._finish(call, None, exc)
+        step = self._step(call, answer, failure)
+        if step is None:
             return
         if isinstance(step, Pause):
             heapq.heappush(self._timers, (self._clock() + step.seconds, next(self._order), call))
@@ -227,16 +222,20 @@ class LoopCalls:
         reason = "connection closed by the server before answering" if error is None else _describe(error)
         self._advance(call, None, _transport_error(call.request, reason))
 
+    def _step(self, call: _Call, answer: HttpResponse | None, failure: BaseException | None) -> Request | Pause | None:
+        """The exchange's next step, or `None` once it finished (its `done` has been called)."""
+        try:
+            return call.exchange.send(answer) if failure is None else call.exchange.throw(failure)
+        except StopIteration as finished:
+            self._finish(call, finished.value, None)
+        except Exception as exc:  # noqa: BLE001 - the exchange's own error is its outcome
+            self._finish(call, None, exc)
+        return None
+
     def _abandon(self, call: _Call) -> None:
         stopped = ConductorTransportError("the broker stopped before this call finished")
         for _ in range(3):  # an exchange told to abort gives up at its next failure
-            try:
-                call.exchange.throw(stopped)
-            except StopIteration as finished:
-                self._finish(call, finished.value, None)
-                return
-            except Exception as exc:  # noqa: BLE001 - the exchange's own error is its outcome
-                self._finish(call, None, exc)
+            if self._step(call, None, stopped) is None:
                 return
         call.exchange.close()
         self._calls -= 1
