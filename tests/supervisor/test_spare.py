@@ -121,6 +121,38 @@ def test_drain_stops_the_warm_spare(start_runtime) -> None:
     assert not pid_alive(spare["pid"])
 
 
+def test_drain_kills_a_spare_still_booting_instead_of_waiting_for_it(
+    start_runtime,
+) -> None:
+    runtime: Runtime = start_runtime(
+        process_count=1, executor_env={"TEST_SPARE_MODE": "slow_boot"}
+    )
+    runtime.wait_all_ready(1)
+    booting = runtime.wait_event("spare_booted")[0]
+    runtime.send(signal.SIGTERM)
+    assert runtime.exit_code() == 0
+    killed = runtime.logs("killing the spare executor still booting")
+    assert [(r["pid"], r["phase"]) for r in killed] == [(booting["pid"], "drain")]
+    exited = runtime.logs("spare executor exited")[0]
+    assert (exited["signal"], exited["was_warm"]) == (signal.SIGKILL, False)
+    assert not pid_alive(booting["pid"])
+
+
+def test_executor_dying_while_the_spare_boots_is_restarted_cold(start_runtime) -> None:
+    runtime: Runtime = start_runtime(
+        process_count=1, executor_env={"TEST_SPARE_MODE": "slow_boot"}
+    )
+    runtime.wait_all_ready(1)
+    runtime.wait_event("spare_booted")
+    victim = runtime.events("executor_ready")[0]
+    os.kill(victim["pid"], signal.SIGKILL)
+    runtime.wait_event("executor_ready", worker_id="testWorker0001", generation=2)
+    assert not runtime.logs("spare executor promoted"), "never waits for a spare that is not warm"
+    assert [r["generation"] for r in runtime.logs("worker process started") if r["role"] == "executor"] == [1, 2]
+    runtime.send(signal.SIGTERM)
+    assert runtime.exit_code() == 0
+
+
 def test_two_executors_dying_together_get_the_spare_and_a_cold_spawn(
     start_runtime,
 ) -> None:
