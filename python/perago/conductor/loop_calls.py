@@ -31,7 +31,7 @@ from typing import Any
 from loguru import logger
 
 from perago.conductor.client import ConductorClient, Exchange, Pause, Request
-from perago.conductor.errors import ConductorTransportError
+from perago.conductor.errors import ConductorError, ConductorTransportError
 from perago.conductor.transport import HttpResponse, ResponseParser, open_connection
 
 Done = Callable[[Any, BaseException | None], None]
@@ -146,15 +146,16 @@ class LoopCalls:
                 return
 
     def close(self) -> None:
-        """End every unfinished exchange with a transport error (a delivery whose abort flag
-        the caller set then logs its result as undeliverable) and close the connections."""
-        unfinished = [c.call for c in self._connections.values() if c.call is not None]
-        unfinished += [call for _, _, call in self._timers]
+        """Close the connections and end every unfinished exchange, each `done` called once:
+        pauses are cut short and requests fail with a transport error (a delivery whose abort
+        flag the caller set then logs its result as undeliverable)."""
+        unfinished = [(c.call, False) for c in self._connections.values() if c.call is not None]
+        unfinished += [(call, True) for _, _, call in self._timers]
         self._timers.clear()
         for connection in list(self._connections.values()):
             self._close(connection)
-        for call in unfinished:
-            self._abandon(call)
+        for call, paused in unfinished:
+            self._abandon(call, paused)
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -166,13 +167,19 @@ class LoopCalls:
             heapq.heappush(self._timers, (self._clock() + step.seconds, next(self._order), call))
             return
         call.request = step
-        call.encoded, call.token = self.client.encode(step)
         call.resent = False
+        try:  # may fetch a token first (blocking, rare)
+            call.encoded, call.token = self.client.encode(step)
+        except ConductorError as exc:
+            self._advance(call, None, exc)
+            return
         self._send(call)
 
-    def _send(self, call: _Call) -> None:
+    def _send(self, call: _Call, *, fresh: bool = False) -> None:
+        """Send on an idle connection, or a new one when `fresh` (after a stale connection:
+        the other idle ones may be stale too, the server having closed them all at once)."""
         assert call.request is not None
-        connection = self._idle.pop() if self._idle else None
+        connection = self._idle.pop() if self._idle and not fresh else None
         try:
             if connection is None:
                 connection = self._open()
@@ -181,7 +188,7 @@ class LoopCalls:
             if connection is not None and connection.reused and not call.resent:
                 call.resent = True
                 self._close(connection)
-                self._send(call)
+                self._send(call, fresh=True)
                 return
             if connection is not None:
                 self._close(connection)
@@ -198,9 +205,15 @@ class LoopCalls:
             self._idle.append(connection)
         else:
             self._close(connection)
-        if not call.resent and self.client.renewed_auth(response, call.token):
-            assert call.request is not None
-            call.encoded, call.token = self.client.encode(call.request)
+        assert call.request is not None
+        try:  # a renewal fetches the new token blocking (rare)
+            renewed = not call.resent and self.client.renewed_auth(response, call.token)
+            if renewed:
+                call.encoded, call.token = self.client.encode(call.request)
+        except ConductorError as exc:
+            self._advance(call, None, exc)
+            return
+        if renewed:
             call.resent = True
             self._send(call)
             return
@@ -217,7 +230,7 @@ class LoopCalls:
         assert call.request is not None
         if stale and not call.resent:
             call.resent = True
-            self._send(call)
+            self._send(call, fresh=True)
             return
         reason = "connection closed by the server before answering" if error is None else _describe(error)
         self._advance(call, None, _transport_error(call.request, reason))
@@ -232,14 +245,21 @@ class LoopCalls:
             self._finish(call, None, exc)
         return None
 
-    def _abandon(self, call: _Call) -> None:
+    def _abandon(self, call: _Call, paused: bool) -> None:
+        """End `call` without I/O: a pause ends at once (as `abort` cuts a blocking pause
+        short) and every request fails, so an exchange told to abort gives up at its next
+        failure as it always does (a delivery logs its result as undeliverable)."""
         stopped = ConductorTransportError("the broker stopped before this call finished")
-        for _ in range(3):  # an exchange told to abort gives up at its next failure
-            if self._step(call, None, stopped) is None:
+        for _ in range(3):
+            step = self._step(call, None, None if paused else stopped)
+            if step is None:
                 return
+            paused = isinstance(step, Pause)
+            if not paused:
+                call.request = step
         call.exchange.close()
-        self._calls -= 1
         logger.error("a Conductor call was abandoned when the broker stopped", request=str(call.request))
+        self._finish(call, None, stopped)
 
     def _finish(self, call: _Call, value: Any, error: BaseException | None) -> None:
         self._calls -= 1
