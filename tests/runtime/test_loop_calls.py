@@ -472,6 +472,44 @@ def test_a_token_that_cannot_be_fetched_for_a_new_call_fails_that_call_only(
     assert harness.delivered("t-1") == Delivery(True, None)
 
 
+def test_a_token_expired_while_the_connection_went_stale_is_still_renewed(
+    conductor: Callable[..., Harness], records: list[dict[str, Any]]
+) -> None:
+    """After a long idle time both happen at once: the server dropped the idle connection
+    and the token expired. The stale-connection resend and the token renewal are separate
+    second chances, as in the blocking transport."""
+    tokens, accepted, closed = [b"tok-1", b"tok-2"], [b"tok-1"], threading.Event()
+
+    def script(conn: socket.socket, request: bytes) -> bool:
+        if target(request) == "POST /api/token":
+            conn.sendall(answer(200, b'{"token":"%s"}' % tokens.pop(0)))
+            return True
+        if header(request, b"X-Authorization") not in accepted:
+            conn.sendall(answer(401, b'{"error":"EXPIRED_TOKEN"}'))
+            return True
+        conn.sendall(answer(200))
+        if task_of(request) == "t-1":  # then the server drops the connection and expires tok-1
+            accepted[:] = [b"tok-2"]
+            conn.close()
+            closed.set()
+            return False
+        return True
+
+    harness = conductor(script, auth_key_id="key", auth_key_secret="k")
+    harness.deliver("t-1")
+    assert harness.delivered("t-1") == Delivery(True, None)
+    assert closed.wait(5)
+    harness.deliver("t-2")  # goes out on the dropped connection
+    assert harness.delivered("t-2") == Delivery(True, None)
+    updates = [r for r in harness.server.requests if target(r) != "POST /api/token"]
+    assert [(task_of(r), header(r, b"X-Authorization")) for r in updates] == [
+        ("t-1", b"tok-1"),
+        ("t-2", b"tok-1"),
+        ("t-2", b"tok-2"),
+    ]
+    assert messages(records, "task result update failed; retrying") == []
+
+
 # -- stopping ------------------------------------------------------------------------------------
 
 

@@ -42,7 +42,10 @@ _WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class _Call:
-    __slots__ = ("exchange", "done", "request", "encoded", "token", "resent")
+    """One exchange; its current request has two separate second chances, as in the
+    blocking transport: `resent` after a stale connection, `renewed` after an expired token."""
+
+    __slots__ = ("exchange", "done", "request", "encoded", "token", "resent", "renewed")
 
     def __init__(self, exchange: Exchange[Any], done: Done) -> None:
         self.exchange = exchange
@@ -51,6 +54,7 @@ class _Call:
         self.encoded = b""
         self.token: str | None = None
         self.resent = False
+        self.renewed = False
 
 
 class _Connection:
@@ -167,7 +171,7 @@ class LoopCalls:
             heapq.heappush(self._timers, (self._clock() + step.seconds, next(self._order), call))
             return
         call.request = step
-        call.resent = False
+        call.resent = call.renewed = False
         try:  # may fetch a token first (blocking, rare)
             call.encoded, call.token = self.client.encode(step)
         except ConductorError as exc:
@@ -207,14 +211,14 @@ class LoopCalls:
             self._close(connection)
         assert call.request is not None
         try:  # a renewal fetches the new token blocking (rare)
-            renewed = not call.resent and self.client.renewed_auth(response, call.token)
+            renewed = not call.renewed and self.client.renewed_auth(response, call.token)
             if renewed:
                 call.encoded, call.token = self.client.encode(call.request)
         except ConductorError as exc:
             self._advance(call, None, exc)
             return
         if renewed:
-            call.resent = True
+            call.renewed, call.resent = True, False
             self._send(call)
             return
         self._advance(call, response, None)
