@@ -33,9 +33,44 @@ pub(super) struct SpareLink {
     decoder: crate::frame::Decoder,
 }
 
+/// What a booting spare's socket had to say.
+enum SpareSaid {
+    Nothing,
+    Warm,
+    /// End of file: it died (or closed the socket) before it was warm.
+    Closed,
+    /// Anything but `Warm`: a broken spare.
+    Unexpected(String),
+}
+
 impl SpareLink {
     pub(super) fn new(socket: OwnedFd) -> SpareLink {
         SpareLink { socket, decoder: crate::frame::Decoder::new() }
+    }
+
+    /// Read what has arrived without blocking.
+    fn read(&mut self) -> SpareSaid {
+        let mut buffer = [0u8; 256];
+        let mut closed = false;
+        loop {
+            match sys::recv_with_fds(self.socket.as_fd(), &mut buffer, true) {
+                Ok((0, _)) => closed = true,
+                Ok((n, _)) => {
+                    self.decoder.push(&buffer[..n]);
+                    continue;
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => closed = true,
+            }
+            break;
+        }
+        match self.decoder.next_frame().map(|frame| frame.map(Message::from_frame)) {
+            Ok(Some(Ok(Message::Warm))) => SpareSaid::Warm,
+            Ok(Some(Ok(other))) => SpareSaid::Unexpected(other.to_frame().kind.name().to_string()),
+            Ok(Some(Err(error))) | Err(error) => SpareSaid::Unexpected(error.to_string()),
+            Ok(None) if closed => SpareSaid::Closed,
+            Ok(None) => SpareSaid::Nothing,
+        }
     }
 }
 
@@ -57,54 +92,30 @@ impl Supervisor {
     /// The spare's socket is readable: its `Warm`, or end of file when it died booting.
     pub(super) fn on_spare_socket(&mut self, index: usize) {
         let Some(link) = self.spare_link.as_mut() else { return };
-        let mut buffer = [0u8; 256];
-        let mut closed = false;
-        loop {
-            match sys::recv_with_fds(link.socket.as_fd(), &mut buffer, true) {
-                Ok((0, _)) => {
-                    closed = true;
-                    break;
-                }
-                Ok((n, _)) => link.decoder.push(&buffer[..n]),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    closed = true;
-                    break;
-                }
-            }
+        let said = link.read();
+        if !matches!(said, SpareSaid::Nothing) {
+            // It has said all it will before its promotion; its death comes via the pidfd.
+            self.epoll.remove(link.socket.as_fd());
         }
-        let frame = link.decoder.next_frame();
-        let socket = link.socket.as_fd();
-        match frame.map(|frame| frame.map(Message::from_frame)) {
-            Ok(None) if !closed => {}
-            Ok(Some(Ok(Message::Warm))) => {
-                self.epoll.remove(socket);
-                let member = &mut self.members[index];
-                let ChildState::Running(running) = &mut member.state else { return };
+        let member = &mut self.members[index];
+        let ChildState::Running(running) = &mut member.state else { return };
+        match said {
+            SpareSaid::Nothing | SpareSaid::Closed => {}
+            SpareSaid::Warm => {
                 let now = Instant::now();
                 running.ready_at = Some(now);
+                let fields = json!({"warm_seconds": now.duration_since(running.started).as_secs_f64()});
                 let pid = running.pid;
-                let warm_seconds = now.duration_since(running.started).as_secs_f64();
                 member.boot_failures = 0;
-                log::info("spare executor warm", with_identity(member, pid, json!({"warm_seconds": warm_seconds})));
+                log::info("spare executor warm", with_identity(member, pid, fields));
             }
-            // Closed while booting: its exit (via the pidfd) says the rest.
-            Ok(None) => self.epoll.remove(socket),
-            other => {
-                self.epoll.remove(socket);
-                let frame = match other {
-                    Ok(Some(Ok(message))) => message.to_frame().kind.name().to_string(),
-                    Ok(Some(Err(error))) | Err(error) => error.to_string(),
-                    Ok(None) => unreachable!(),
-                };
-                let member = &self.members[index];
-                if let Some(running) = member.running() {
-                    log::warning(
-                        "spare executor sent something other than Warm; killing it",
-                        with_identity(member, running.pid, json!({"frame": frame})),
-                    );
-                    let _ = sys::kill(running.pid as i32, libc::SIGKILL);
-                }
+            SpareSaid::Unexpected(frame) => {
+                let pid = running.pid;
+                log::warning(
+                    "spare executor sent something other than Warm; killing it",
+                    with_identity(member, pid, json!({"frame": frame})),
+                );
+                let _ = sys::kill(pid as i32, libc::SIGKILL);
             }
         }
     }
