@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perago.conductor.errors import ConductorTransportError
-from perago.conductor.transport import HttpTransport, ServerAddress
+from perago.conductor.transport import HttpResponse, HttpTransport, ResponseParser, ServerAddress
 
 Script = Callable[[socket.socket, bytes], bool]
 """Gets the connection and one request head+body; returns False to close the connection."""
@@ -199,3 +199,100 @@ def test_server_address_keeps_the_api_path_and_basic_auth() -> None:
     assert address.display() == "http://conductor.example:8080/api"
     with pytest.raises(ValueError, match="CONDUCTOR_SERVER_URL"):
         ServerAddress.parse("conductor:8080")
+
+
+# -- ResponseParser: the sans-I/O parser both transports share ---------------------------------
+
+_ANSWERS = [
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"taskId\":\"t-1\"}",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\nTrailer: t\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+    b"HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(raw=st.sampled_from(_ANSWERS), cuts=st.sets(st.integers(1, 200), max_size=12))
+def test_parser_gives_the_same_answer_however_the_bytes_are_split(raw: bytes, cuts: set[int]) -> None:
+    whole = ResponseParser().feed(raw)
+    assert whole is not None
+    parser = ResponseParser()
+    points = [0, *sorted(c for c in cuts if c < len(raw)), len(raw)]
+    pieces = [raw[a:b] for a, b in zip(points, points[1:], strict=False)]
+    for piece in pieces[:-1]:
+        assert parser.feed(piece) is None
+    assert parser.feed(pieces[-1]) == whole
+    assert not parser.leftover
+
+
+def test_parser_reports_body_type_and_status() -> None:
+    parser = ResponseParser()
+    assert not parser.received
+    response = parser.feed(_ANSWERS[0])
+    assert response == HttpResponse(200, b'{"taskId":"t-1"}', "application/json")
+    assert parser.received and parser.keep_alive
+    assert ResponseParser().feed(_ANSWERS[1]) == HttpResponse(200, b"abc", "")
+    assert ResponseParser().feed(_ANSWERS[3]) == HttpResponse(204, b"", "")
+
+
+@pytest.mark.parametrize(
+    ("head", "keep_alive"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 0", True),
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0", False),
+        (b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Close\r\nContent-Length: 0", False),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 0", False),
+        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0", True),
+    ],
+)
+def test_parser_says_whether_the_connection_may_carry_another_request(head: bytes, keep_alive: bool) -> None:
+    parser = ResponseParser()
+    assert parser.feed(head + b"\r\n\r\n") is not None
+    assert parser.keep_alive is keep_alive
+
+
+def test_a_read_to_close_body_ends_at_eof_and_the_connection_is_done() -> None:
+    parser = ResponseParser()
+    assert parser.feed(b"HTTP/1.0 200 OK\r\n\r\nwhole") is None
+    assert parser.feed(b" body") is None
+    assert parser.feed_eof() == HttpResponse(200, b"whole body", "")
+    assert not parser.keep_alive
+
+
+def test_bytes_after_the_answer_are_left_over() -> None:
+    parser = ResponseParser()
+    assert parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200") is not None
+    assert parser.leftover
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Len", "before the HTTP response head was complete"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "middle of the HTTP response body"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", "middle of the HTTP response body"),
+    ],
+)
+def test_eof_before_the_answer_is_complete_is_an_error(data: bytes, error: str) -> None:
+    parser = ResponseParser()
+    assert parser.feed(data) is None
+    with pytest.raises(ConnectionError, match=error):
+        parser.feed_eof()
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"SSH-2.0-OpenSSH\r\n\r\n", "malformed HTTP status line"),
+        (b"HTTP/1.1 OK\r\n\r\n", "malformed HTTP status line"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "malformed Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "malformed chunk size"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", "malformed chunked"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"x" * (64 * 1024), "larger than 64 KiB"),
+    ],
+)
+def test_a_malformed_answer_is_an_error_naming_what_is_wrong(data: bytes, error: str) -> None:
+    with pytest.raises(ConnectionError, match=error):
+        ResponseParser().feed(data)
