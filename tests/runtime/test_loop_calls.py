@@ -348,6 +348,59 @@ def test_a_fresh_connection_reset_without_answer_is_a_failed_attempt_and_retried
     assert harness.server.connections == 2
 
 
+def test_an_answer_read_to_the_close_is_complete_at_eof(conductor: Callable[..., Harness]) -> None:
+    harness = conductor(lambda conn, request: one_send(conn, b"HTTP/1.0 200 OK\r\n\r\n" + NEXT_TASK) or False)
+    harness.deliver("t-1")
+    assert harness.delivered("t-1") == Delivery(True, NEXT_TASK)
+    harness.deliver("t-2")
+    assert harness.delivered("t-2") == Delivery(True, NEXT_TASK)
+    assert harness.server.connections == 2 and harness.loop.watched == set()
+
+
+def test_bytes_on_an_idle_connection_make_it_unusable(conductor: Callable[..., Harness]) -> None:
+    def script(conn: socket.socket, request: bytes) -> bool:
+        conn.sendall(answer(200))
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")  # after the answer: nobody asked for this
+        return True
+
+    harness = conductor(script)
+    harness.deliver("t-1")
+    assert harness.delivered("t-1") == Delivery(True, None)
+    harness.loop.pump(lambda: not harness.loop.watched)
+    harness.deliver("t-2")
+    assert harness.delivered("t-2") == Delivery(True, None)
+    assert harness.server.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("broken", "error"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "middle of the HTTP response body"),
+        (b"SSH-2.0-OpenSSH\r\n\r\n", "malformed HTTP status line"),
+    ],
+)
+def test_a_broken_answer_on_a_reused_connection_is_a_failed_attempt_not_a_silent_resend(
+    conductor: Callable[..., Harness], records: list[dict[str, Any]], broken: bytes, error: str
+) -> None:
+    def script(conn: socket.socket, request: bytes) -> bool:
+        if task_of(request) == "t-2" and len(harness.server.requests) == 2:
+            conn.sendall(broken)
+            return False
+        conn.sendall(answer(200))
+        return True
+
+    harness = conductor(script)
+    harness.deliver("t-1")
+    assert harness.delivered("t-1") == Delivery(True, None)
+    harness.deliver("t-2")
+    harness.loop.pump(lambda: bool(messages(records, "task result update failed; retrying")))
+    [warning] = messages(records, "task result update failed; retrying")
+    assert error in warning["extra"]["error"]
+    assert len(harness.server.requests) == 2
+    harness.clock.now += 1.0
+    assert harness.delivered("t-2") == Delivery(True, None)
+
+
 # -- retries, timeouts, refusals ----------------------------------------------------------------
 
 
