@@ -563,6 +563,22 @@ def test_a_token_expired_while_the_connection_went_stale_is_still_renewed(
     assert messages(records, "task result update failed; retrying") == []
 
 
+def test_driven_blocking_a_failed_token_fetch_is_retried_too(
+    conductor: Callable[..., Harness], records: list[dict[str, Any]]
+) -> None:
+    """The same exchange on the calling thread (`ConductorClient.run`, thread mode) follows
+    the same rule: a /token answer worth retrying is a failed attempt, not an exception."""
+    harness = conductor(
+        token_server([b"503", b"tok-1"], b"tok-1"),
+        auth_key_id="key",
+        auth_key_secret="k",
+        update_retry_backoff=StepBackoff(base_seconds=0.001, cap_seconds=1.0),
+    )
+    delivery = harness.client.deliver_result(result_json("t-1"), task_id="t-1", workflow_instance_id="wf-1")
+    assert delivery == Delivery(True, None)
+    assert len(messages(records, "task result update failed; retrying")) == 1
+
+
 # -- stopping ------------------------------------------------------------------------------------
 
 

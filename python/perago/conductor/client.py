@@ -20,7 +20,8 @@ Conductor's task JSON to executors and their TaskResult JSON back without re-enc
 
 Calls with a policy (update with v2 fallback, delivery with retries, task reload) are
 written once, as exchanges: generators that yield a `Request` (and get its
-`HttpResponse` back, or a `ConductorTransportError` thrown in) or a `Pause`, and return
+`HttpResponse` back, or the `ConductorError` that kept it from being answered thrown
+in: a transport failure, or a token that could not be fetched) or a `Pause`, and return
 their result. `run` drives one on the calling thread over blocking keep-alive
 connections (thread mode, leases, CLI); the process-mode broker drives many at once from
 its event loop (`perago.conductor.loop_calls`), so the same rules hold in both.
@@ -41,8 +42,8 @@ from loguru import logger
 from perago.conductor.auth import TokenAuth, renewable_rejection
 from perago.conductor.backoff import UPDATE_RETRY_BACKOFF, Backoff
 from perago.conductor.errors import (
+    ConductorError,
     ConductorRejected,
-    ConductorTransportError,
     ConductorUnavailable,
     error_message,
     http_status_error,
@@ -344,7 +345,7 @@ class ConductorClient:
     def run(self, exchange: Exchange[T], *, abort: threading.Event | None = None) -> T:
         """Drive `exchange` on this thread: blocking requests, pauses as sleeps (cut short by `abort`)."""
         answer: HttpResponse | None = None
-        failure: ConductorTransportError | None = None
+        failure: ConductorError | None = None
         while True:
             try:
                 step = exchange.send(answer) if failure is None else exchange.throw(failure)
@@ -359,7 +360,7 @@ class ConductorClient:
                 continue
             try:
                 answer = self._call(*step)
-            except ConductorTransportError as exc:
+            except ConductorError as exc:  # no answer, or no token to send it with
                 failure = exc
 
     def encode(self, request: Request) -> tuple[bytes, str | None]:
