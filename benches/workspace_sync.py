@@ -38,20 +38,30 @@ SCENARIOS = ("every file changed", "one file changed", "nothing changed")
 
 def _count_requests() -> dict[str, int]:
     """Count object uploads (POST …/branches/…/objects?path=…) and downloads (GET …/objects?path=…)
-    at the http.client level, under urllib3 (both versions, the SDK) and perago's object transport."""
+    where requests are written: http.client (urllib3, so the SDK and 0.6.1) and perago's `http_wire`."""
     import http.client
 
     counter = {"uploads": 0, "downloads": 0}
-    original = http.client.HTTPConnection.putrequest
 
-    def counting(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def count(method: str, url: str) -> None:
         if "/objects?" in url and method == "POST" and "/branches/" in url:
             counter["uploads"] += 1
         elif "/objects?" in url and method == "GET" and "/refs/" in url:
             counter["downloads"] += 1
-        return original(self, method, url, *args, **kwargs)
 
-    http.client.HTTPConnection.putrequest = counting  # type: ignore[method-assign]
+    def counting(original):  # type: ignore[no-untyped-def]
+        def wrapper(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def]
+            count(method, url)
+            return original(self, method, url, *args, **kwargs)
+
+        return wrapper
+
+    http.client.HTTPConnection.putrequest = counting(http.client.HTTPConnection.putrequest)  # type: ignore[method-assign]
+    try:
+        from perago.workspace.http_wire import Connection
+    except ImportError:  # perago 0.6.1
+        return counter
+    Connection.send_head = counting(Connection.send_head)  # type: ignore[method-assign]
     return counter
 
 

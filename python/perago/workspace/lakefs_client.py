@@ -12,7 +12,6 @@ secret cannot reach a log line or a failure reason.
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -372,7 +371,7 @@ class LakeFSClient:
                     received += len(piece)
         except ObjectHttpError as error:
             raise self._object_failure(operation, error) from None
-        except (http.client.HTTPException, OSError) as error:
+        except OSError as error:
             raise self._failure(operation, error) from None
         return ObjectRead(size=received, etag=etag.strip('"') if etag else None)
 
@@ -398,7 +397,7 @@ class LakeFSClient:
                 response.read()
         except ObjectHttpError as error:
             raise self._object_failure(operation, error) from None
-        except (http.client.HTTPException, OSError) as error:
+        except OSError as error:
             raise self._failure(operation, error) from None
 
     def delete_objects(

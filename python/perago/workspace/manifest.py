@@ -20,9 +20,11 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from perago.workspace.errors import WorkspaceContractError
 from perago.workspace.keys import MARKER_NAME, WorkspaceProjection, check_collisions
@@ -31,6 +33,8 @@ RACY_WINDOW_NS = 100_000_000
 COARSE_RACY_WINDOW_NS = 2_000_000_000
 """Used when the filesystem keeps timestamps in whole milliseconds or seconds (FAT, some NFS)."""
 HASH_CHUNK_BYTES = 1 << 20
+HASH_THREADS = 4
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -154,8 +158,12 @@ def _special_kind(mode: int) -> str:
 
 
 def scan_changes(root: Path, manifest: Manifest, projection: WorkspaceProjection) -> ChangeSet:
-    """Compare the attempt workspace with the download manifest and build the sync plan."""
-    uploads: list[Upload] = []
+    """Compare the attempt workspace with the download manifest and build the sync plan.
+
+    Files whose stat alone cannot tell are hashed on a few threads (hashlib releases the
+    GIL), since a task that rewrites everything leaves every file to hash.
+    """
+    candidates: list[tuple[str, str, os.stat_result, ManifestEntry | None, bool | None]] = []
     seen: list[str] = []
     for relative, info in _walk_regular_files(root):
         if relative.rsplit("/", 1)[-1] == MARKER_NAME:
@@ -163,25 +171,43 @@ def scan_changes(root: Path, manifest: Manifest, projection: WorkspaceProjection
         key = projection.object_key(relative)
         seen.append(relative)
         entry = manifest.entries.get(relative)
-        if entry is not None and not _content_changed(root / relative, info, entry, manifest):
-            continue
-        uploads.append(
-            Upload(
-                relative=relative,
-                key=key,
-                path=root / relative,
-                size=info.st_size,
-                content_type=entry.remote.content_type if entry else None,
-                metadata=dict(entry.remote.metadata) if entry else {},
-            )
-        )
+        verdict = True if entry is None else _stat_says(info, entry, manifest)
+        if verdict is not False:
+            candidates.append((relative, key, info, entry, verdict))
     check_collisions(seen, what="workspace files")
+
+    def changed(candidate: tuple[str, str, os.stat_result, ManifestEntry | None, bool | None]) -> bool:
+        relative, _key, _info, entry, verdict = candidate
+        if verdict is not None or entry is None:
+            return True
+        return sha256_of_file(root / relative) != entry.sha256
+
+    verdicts = _map_threaded(changed, candidates)
+    uploads = [
+        Upload(
+            relative=relative,
+            key=key,
+            path=root / relative,
+            size=info.st_size,
+            content_type=entry.remote.content_type if entry else None,
+            metadata=dict(entry.remote.metadata) if entry else {},
+        )
+        for (relative, key, info, entry, _verdict), is_changed in zip(candidates, verdicts)
+        if is_changed
+    ]
     present = set(seen)
     deletes = tuple(
         sorted(entry.remote.key for rel, entry in manifest.entries.items() if rel not in present)
     )
     uploads.sort(key=lambda upload: upload.key)
     return ChangeSet(uploads=tuple(uploads), deletes=deletes)
+
+
+def _map_threaded(work: Callable[[Item], bool], items: list[Item]) -> list[bool]:
+    if len(items) < 2:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(HASH_THREADS, len(items))) as pool:
+        return list(pool.map(work, items))
 
 
 def unchanged_entries(root: Path, manifest: Manifest) -> Iterator[ManifestEntry]:
@@ -204,9 +230,8 @@ def unchanged_entries(root: Path, manifest: Manifest) -> Iterator[ManifestEntry]
             yield entry
 
 
-def _content_changed(
-    path: Path, info: os.stat_result, entry: ManifestEntry, manifest: Manifest
-) -> bool:
+def _stat_says(info: os.stat_result, entry: ManifestEntry, manifest: Manifest) -> bool | None:
+    """True: changed (size differs); False: unchanged (stat untouched, not racy); None: hash it."""
     if info.st_size != entry.size:
         return True
     untouched = (
@@ -216,4 +241,13 @@ def _content_changed(
     )
     if untouched and not manifest.is_racy(entry):
         return False
+    return None
+
+
+def _content_changed(
+    path: Path, info: os.stat_result, entry: ManifestEntry, manifest: Manifest
+) -> bool:
+    verdict = _stat_says(info, entry, manifest)
+    if verdict is not None:
+        return verdict
     return sha256_of_file(path) != entry.sha256

@@ -1,10 +1,11 @@
 """Object bodies over plain keep-alive HTTP/1.1: the hot path of workspace transfers.
 
 Listing, commits and merges go through the generated `lakefs-sdk`; object bodies do not,
-because per request urllib3 and the SDK cost about three times the CPU of `http.client`
-(measured: ~0.9 ms against ~0.3 ms per 256 KiB object), and a 1,000-file workspace pays it
-1,000 times in each direction. Downloads are read with `readinto` into one buffer (no
-copies in Python); uploads go out with `socket.sendfile` straight from the file (W-22).
+because per request urllib3 and the SDK cost about three times the CPU of bare
+`http.client` (measured: ~0.9 ms against ~0.3 ms per 256 KiB object), itself mostly header
+parsing that `http_wire` does without, and a 1,000-file workspace pays it 1,000 times in
+each direction. Downloads are read with `readinto` into one reused buffer (no copies in
+Python); uploads go out with `socket.sendfile` straight from the file (W-22).
 
 Retries: a connection that cannot be opened is retried with back-off; a kept-alive
 connection the server closed while idle is replaced and the request resent once. Both
@@ -15,7 +16,6 @@ Nothing is retried once a response has started to arrive.
 
 from __future__ import annotations
 
-import http.client
 import os
 import socket
 import ssl
@@ -26,6 +26,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import BinaryIO
 from urllib.parse import urlsplit
+
+from perago.workspace.http_wire import Connection, Response, StaleConnection
 
 CONNECT_ATTEMPTS = 4
 CONNECT_BACKOFF_SECONDS = 0.2
@@ -59,11 +61,14 @@ class ObjectHttp:
         self._https = parts.scheme == "https"
         self._host = parts.hostname
         self._port = parts.port or (443 if self._https else 80)
+        default_port = 443 if self._https else 80
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        self._host_header = host if self._port == default_port else f"{host}:{self._port}"
         self._prefix = parts.path.rstrip("/")
         self._ssl_context = ssl.create_default_context() if self._https else None
         self._pool_size = pool_size
         self._connect_timeout = connect_timeout
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[Connection] = []
         self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, _close_all, self._idle, self._lock)
 
@@ -81,7 +86,7 @@ class ObjectHttp:
         timeout: float,
         body: BinaryIO | None = None,
         body_size: int = 0,
-    ) -> Iterator[http.client.HTTPResponse]:
+    ) -> Iterator[Response]:
         """Send one request and yield its 2xx response for the caller to read.
 
         `body` is sent from its current position with `sendfile`, `body_size` bytes. A
@@ -94,11 +99,14 @@ class ObjectHttp:
         reusable = False
         try:
             if not 200 <= response.status <= 299:
-                payload = response.read(_ERROR_BODY_LIMIT)
-                reusable = response.isclosed()
+                try:
+                    payload = response.read(_ERROR_BODY_LIMIT)
+                except OSError:
+                    payload = b""
+                reusable = response.complete and not response.will_close
                 raise ObjectHttpError(response.status, f"HTTP {response.status}", payload, response.reason)
             yield response
-            reusable = response.isclosed() and not response.will_close
+            reusable = response.complete and not response.will_close
         finally:
             if reusable:
                 self._release(connection)
@@ -113,36 +121,30 @@ class ObjectHttp:
         timeout: float,
         body: BinaryIO | None,
         body_size: int,
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    ) -> tuple[Connection, Response]:
         start = body.tell() if body is not None else 0
+        head = dict(headers)
+        if body is not None:
+            head["Content-Length"] = str(body_size)
         failures = 0
         fresh = False
         while True:
-            connection, reused = self._acquire(fresh)
+            connection: Connection | None = None
+            reused = False
             try:
-                if connection.sock is None:
-                    connection.timeout = min(self._connect_timeout, timeout)
-                    connection.connect()
-                assert connection.sock is not None
+                connection, reused = self._acquire(fresh, timeout)
                 connection.sock.settimeout(timeout)
-                connection.putrequest(method, self._prefix + target, skip_accept_encoding=True)
-                for name, value in headers.items():
-                    connection.putheader(name, value)
-                if body is not None:
-                    connection.putheader("Content-Length", str(body_size))
-                connection.endheaders()
+                connection.send_head(method, self._prefix + target, head)
                 if body is not None and body_size:
-                    body.seek(start)
                     sent = connection.sock.sendfile(body, start, body_size)
                     if sent != body_size:
                         raise OSError(f"request body: sent {sent} of {body_size} bytes (the file shrank)")
-                return connection, connection.getresponse()
-            except (http.client.HTTPException, OSError) as error:
-                connection.close()
-                stale = reused and isinstance(
-                    error, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
-                )
-                refused = isinstance(error, (ConnectionRefusedError, socket.gaierror))
+                return connection, connection.read_response(method)
+            except OSError as error:
+                if connection is not None:
+                    connection.close()
+                stale = reused and isinstance(error, (StaleConnection, ConnectionResetError, BrokenPipeError))
+                refused = connection is None and isinstance(error, (ConnectionRefusedError, socket.gaierror))
                 if stale and not fresh:
                     fresh = True  # the server closed idle keep-alive connections: resend once on a new one
                     continue
@@ -151,17 +153,27 @@ class ObjectHttp:
                     failures += 1
                     continue
                 raise ObjectHttpError(None, f"{type(error).__name__}: {error}") from None
+            except BaseException:
+                if connection is not None:
+                    connection.close()
+                raise
 
-    def _acquire(self, fresh: bool = False) -> tuple[http.client.HTTPConnection, bool]:
+    def _acquire(self, fresh: bool, timeout: float) -> tuple[Connection, bool]:
         if not fresh:
             with self._lock:
                 if self._idle:
                     return self._idle.pop(), True
-        if self._https:
-            return http.client.HTTPSConnection(self._host, self._port, context=self._ssl_context), False
-        return http.client.HTTPConnection(self._host, self._port), False
+        sock = socket.create_connection((self._host, self._port), timeout=min(self._connect_timeout, timeout))
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._ssl_context is not None:
+                sock = self._ssl_context.wrap_socket(sock, server_hostname=self._host)
+        except BaseException:
+            sock.close()
+            raise
+        return Connection(sock, self._host_header), False
 
-    def _release(self, connection: http.client.HTTPConnection) -> None:
+    def _release(self, connection: Connection) -> None:
         with self._lock:
             if len(self._idle) < self._pool_size:
                 self._idle.append(connection)
@@ -169,7 +181,7 @@ class ObjectHttp:
         connection.close()
 
 
-def _close_all(idle: list[http.client.HTTPConnection], lock: threading.Lock) -> None:
+def _close_all(idle: list[Connection], lock: threading.Lock) -> None:
     with lock:
         connections, idle[:] = list(idle), []
     for connection in connections:
@@ -188,7 +200,7 @@ def thread_buffer() -> memoryview:
     return buffer
 
 
-def read_body_into(response: http.client.HTTPResponse, buffer: memoryview) -> Iterator[memoryview]:
+def read_body_into(response: Response, buffer: memoryview) -> Iterator[memoryview]:
     """Yield views of `buffer` holding successive pieces of the body (valid until the next one)."""
     while True:
         count = response.readinto(buffer)

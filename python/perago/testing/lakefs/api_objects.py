@@ -65,12 +65,12 @@ def upload_object(app: "App", req: Request, repository: str, branch: str) -> Res
         blob = None
         while (part := stream.next_part()) is not None:
             if part.name == "content" and blob is None:
-                blob = app.blobs.ingest(part.read)
+                blob = app.blobs.ingest(part.readinto)
                 content_type = part.content_type or DEFAULT_CONTENT_TYPE
         if blob is None:
             raise bad_request("content: multipart body has no part named 'content'")
     else:
-        blob = app.blobs.ingest(req.body.read)
+        blob = app.blobs.ingest(req.body.readinto)
     entry = Entry(blob.address, blob.checksum, blob.size, int(time.time()), content_type, _user_metadata(req))
     app.store.put_object(
         repository, branch, path, entry, force, if_none_match=if_none_match, if_match=req.headers.get("if-match")

@@ -38,6 +38,21 @@ class BodyReader:
         self._done = self._remaining == 0
         return data
 
+    def readinto(self, view: memoryview) -> int:
+        """Fill the front of `view` with the next bytes of the body; 0 at the end."""
+        if self._done or not len(view):
+            return 0
+        if self._chunked:
+            data = self._read_chunked(len(view))
+            view[: len(data)] = data
+            return len(data)
+        count = self._rfile.readinto(view[: min(len(view), self._remaining)])  # type: ignore[attr-defined]
+        if not count:
+            raise bad_request("request body shorter than Content-Length")
+        self._remaining -= count
+        self._done = self._remaining == 0
+        return count
+
     def _read_chunked(self, n: int) -> bytes:
         if self._chunk_left == 0:
             line = self._rfile.readline(1024)
@@ -98,6 +113,11 @@ class MultipartPart:
 
     def read(self, n: int = _READ) -> bytes:
         return self._stream.read_part(n)
+
+    def readinto(self, view: memoryview) -> int:
+        data = self._stream.read_part(len(view))
+        view[: len(data)] = data
+        return len(data)
 
 
 class MultipartStream:

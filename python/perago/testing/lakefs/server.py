@@ -36,7 +36,9 @@ from .messages import Request, Response, json_response
 from .model import Entry
 
 API_PREFIX = "/api/v1"
-_INLINE_FILE_BYTES = 256 * 1024  # smaller object bodies go out in the same send as the headers
+_INLINE_FILE_BYTES = 16 * 1024  # smaller object bodies go out in the same send as the headers; larger
+# ones by sendfile, since reading them into a fresh bytes object and joining it to the headers costs
+# two copies and page faults per request
 log = logging.getLogger("perago.testing.lakefs")
 
 
