@@ -9,6 +9,11 @@ environment, then runs exactly as `perago.executor` from the point where a cold 
 has adopted its slot socket: log file, attempt runner, Ready. If the supervisor drains
 instead, the wait ends and the spare exits 0. A boot error exits 1 with the traceback
 on stderr, which the supervisor reports as it does for executors.
+
+The task module is imported before the slot is known, so module-level code that reads
+`PERAGO_WORKER_ID` or `PERAGO_SLOT` sees them unset in a spare (as it did in perago 0.6,
+whose executors were forked from the supervisor after the import); the task body sees
+the slot's values.
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ impl Supervisor {
         let role = self.members[index].role;
         self.epoll.add(running.pidfd.as_fd(), EVENT_EXIT | token)?;
         // A spare's ready pipe is watched from its promotion on: ready means "can take a task".
-        if let (Some(pipe), false) = (&running.ready_pipe, role == Role::Spare) {
+        if let Some(pipe) = running.ready_pipe.as_ref().filter(|_| role != Role::Spare) {
             self.epoll.add(pipe.as_fd(), EVENT_READY | token)?;
         }
         if let Some(stderr) = &running.stderr {
