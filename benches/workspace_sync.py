@@ -11,9 +11,11 @@ publication, and the object uploads and GETs it sent are counted. Three scenario
 repository of FILES objects (default 1,000 × 256 KiB = 256 MB): the body rewrites every
 file, changes exactly one, or changes nothing. Prints wall seconds (cold, warm), the
 child's own CPU seconds for the cold attempt (what the client costs, less sensitive to a
-busy machine than wall time), and the wall-time speed-ups of perago over 0.6.1, which has
-no cache (its warm attempt only benefits from the page cache). The cold speed-up is the
-one that compares transfers; the warm one shows what the cache saves.
+busy machine than wall time) plus the emulator's CPU over the same attempt ("client+server"),
+and the speed-ups of perago over 0.6.1, which has no cache (its warm attempt only benefits
+from the page cache): wall time cold and warm, and how much less CPU the cold attempt costs
+client and server together. The cold figures compare transfers; the warm ones show what the
+cache saves. Wall times move with the machine's load, the CPU ratio much less.
 
 Run: `.venv/bin/python benches/workspace_sync.py [--files N] [--kib K] [--repeat R]`.
 """
@@ -167,12 +169,20 @@ def child_main(argv: list[str]) -> None:
         attempt = prepare(env, repo, ref, scenario, Path(scratch))
         for label, branch in zip(("cold", "warm"), branches):
             before = dict(requests)
+            server_started = _server_cpu()
             started, cpu_started = time.perf_counter(), time.process_time()
             published = attempt(branch)
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             counts = {name: requests[name] - before[name] for name in requests}
-            results[label] = {"seconds": seconds, "cpu": cpu, **counts, "ref": published}
+            server_cpu = _server_cpu() - server_started
+            results[label] = {"seconds": seconds, "cpu": cpu, "server_cpu": server_cpu, **counts, "ref": published}
     print(json.dumps(results))
+
+
+def _server_cpu() -> float:
+    """CPU seconds (user + system) the emulator process has used so far, from /proc."""
+    fields = Path(f"/proc/{os.environ['BENCH_EMULATOR_PID']}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -224,7 +234,7 @@ def seed(env: dict[str, str], files: int, kib: int, scratch: Path) -> tuple[str,
 
 
 def measure(
-    python: str, implementation: str, env: dict[str, str], repo: str, ref: str, scenario: str
+    python: str, implementation: str, env: dict[str, str], repo: str, ref: str, scenario: str, emulator_pid: int
 ) -> dict[str, dict[str, object]]:
     """Run one child (a cold then a warm attempt, each on its own new branch at `ref`) and check
     what each published."""
@@ -241,7 +251,7 @@ def measure(
         client.create_branch(repo, branch, ref, hidden=False)
     child = subprocess.run(
         [python, __file__, "--child", implementation, repo, ref, scenario, branches["cold"], branches["warm"]],
-        env={**os.environ, **env},
+        env={**os.environ, **env, "BENCH_EMULATOR_PID": str(emulator_pid)},
         capture_output=True,
         text=True,
         check=False,
@@ -279,26 +289,30 @@ def main() -> None:
                 "runs a cold attempt (empty object cache) then a warm one (same input, same workspace root)"
             )
             print(
-                f"{'scenario':<20} {'implementation':<15} {'cold s':>7} {'warm s':>7} {'cold CPU s':>10} "
+                f"{'scenario':<20} {'implementation':<15} {'cold s':>7} {'warm s':>7} {'cold CPU s':>15} "
                 f"{'uploads':>8} {'GETs cold':>9} {'GETs warm':>9}"
             )
             for scenario in SCENARIOS:
-                timings: dict[str, dict[str, float]] = {}
+                cells: dict[str, dict[str, float]] = {}
                 for implementation, python in (("perago", sys.executable), ("perago 0.6.1", ORACLE_PYTHON)):
                     runs = [
-                        measure(python, implementation.replace(" ", ""), env, repo, ref, scenario)
+                        measure(python, implementation.replace(" ", ""), env, repo, ref, scenario, emulator.pid)
                         for _ in range(max(1, args.repeat))
                     ]
                     cold = min((run["cold"] for run in runs), key=lambda result: result["seconds"])
                     warm = min((run["warm"] for run in runs), key=lambda result: result["seconds"])
-                    timings[implementation] = {"cold": cold["seconds"], "warm": warm["seconds"]}  # type: ignore[dict-item]
+                    cold_cpu = min(run["cold"]["cpu"] + run["cold"]["server_cpu"] for run in runs)  # type: ignore[operator]
+                    cells[implementation] = {"cold": cold["seconds"], "warm": warm["seconds"], "cpu": cold_cpu}  # type: ignore[dict-item]
+                    cpu_split = f"{cold['cpu']:.2f}+{cold['server_cpu']:.2f}"
                     print(
                         f"{scenario:<20} {implementation:<15} {cold['seconds']:>7.2f} {warm['seconds']:>7.2f} "
-                        f"{cold['cpu']:>10.2f} {cold['uploads']:>8} {cold['downloads']:>9} {warm['downloads']:>9}"
+                        f"{cpu_split:>15} {cold['uploads']:>8} {cold['downloads']:>9} {warm['downloads']:>9}"
                     )
-                cold_ratio = timings["perago 0.6.1"]["cold"] / timings["perago"]["cold"]
-                warm_ratio = timings["perago 0.6.1"]["warm"] / timings["perago"]["warm"]
-                print(f"{scenario:<20} {'speed-up':<15} {cold_ratio:>6.1f}x {warm_ratio:>6.1f}x")
+                ratios = {name: cells["perago 0.6.1"][name] / cells["perago"][name] for name in ("cold", "warm", "cpu")}
+                print(
+                    f"{scenario:<20} {'speed-up':<15} {ratios['cold']:>6.1f}x {ratios['warm']:>6.1f}x "
+                    f"{ratios['cpu']:>14.1f}x less"
+                )
         finally:
             emulator.terminate()
             emulator.wait(timeout=30)

@@ -20,7 +20,7 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +59,8 @@ class ManifestEntry:
     inode: int
     ctime_ns: int
     mtime_ns: int
+    from_cache: bool = False
+    """Copied from the local object cache, which therefore already holds this content."""
 
 
 @dataclass
@@ -210,13 +212,16 @@ def _map_threaded(work: Callable[[Item], bool], items: list[Item]) -> list[bool]
         return list(pool.map(work, items))
 
 
-def unchanged_entries(root: Path, manifest: Manifest) -> Iterator[ManifestEntry]:
-    """Entries whose file is still the regular file the download wrote, with the same content.
+def unchanged_entries(
+    root: Path, manifest: Manifest, entries: Iterable[ManifestEntry] | None = None
+) -> Iterator[ManifestEntry]:
+    """Those of `entries` (default: all) whose file is still the regular file the download
+    wrote, with the same content.
 
     Files whose stat moved are not re-hashed (they are taken as changed): this feeds the
     object cache, where a miss only costs a download.
     """
-    for entry in manifest.entries.values():
+    for entry in manifest.entries.values() if entries is None else entries:
         path = root / entry.relative
         try:
             info = os.lstat(path)

@@ -5,8 +5,8 @@ names start with `task_id=`, the only entries the attempt GC removes), so retrie
 later attempts of the same input, read-only ones included, copy their files from local
 disk instead of fetching them from lakeFS.
 
-    blobs/<sha256[:2]>/<sha256>   object content, named by its SHA-256; mtime = last use
-    index/<key[:2]>/<key>         a symlink to the blob holding what lakeFS stores under
+    blobs/<sha256[0]>/<sha256>    object content, named by its SHA-256; mtime = last use
+    index/<key[0]>/<key>          a symlink to the blob holding what lakeFS stores under
                                   (endpoint, repository, checksum, size); key = SHA-256 of
                                   those four. Read with readlink, never followed.
     tmp/                          index links being replaced (renamed into place)
@@ -97,10 +97,10 @@ class ObjectCache:
         return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
 
     def blob_path(self, sha256: str) -> Path:
-        return self._blobs / sha256[:2] / sha256
+        return self._blobs / sha256[0] / sha256
 
     def _index_path(self, key: str) -> Path:
-        return self._index / key[:2] / key
+        return self._index / key[0] / key
 
     def lookup(self, repository: str, checksum: str, size: int) -> str | None:
         """The SHA-256 of the cached content of this object, or None when it is not cached."""
@@ -160,17 +160,18 @@ class ObjectCache:
         return True
 
     def _ensure_layout(self) -> None:
-        """Create the fan-out directories once, so adopting a file is a rename and a write."""
+        """Create the 16-way fan-out directories once, so adopting a file is a rename and a
+        symlink (ext4 and XFS index large directories; the fan-out only keeps listings short)."""
         if self._layout_ready:
             return
         for base in (self._blobs, self._index):
-            for prefix in range(256):
-                (base / f"{prefix:02x}").mkdir(parents=True, exist_ok=True)
+            for prefix in "0123456789abcdef":
+                (base / prefix).mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
         self._layout_ready = True
 
     def _link_index(self, key: str, sha256: str) -> None:
-        target = f"../../blobs/{sha256[:2]}/{sha256}"
+        target = f"../../blobs/{sha256[0]}/{sha256}"
         final = self._index_path(key)
         try:
             os.symlink(target, final)

@@ -10,9 +10,11 @@ workspace. Uploads are sent from disk with sendfile (W-22); deletes go in bulk b
 (W-23). The first failure cancels the transfers not yet started.
 
 Multipart uploads (W-22) are not used: lakeFS offers them only as pre-signed multipart
-(`pre_sign_multipart_upload`, S3 blockstores), which needs pre-signed URLs straight to the
-object store; the emulator, like lakeFS on a local blockstore, answers pre-signing false.
-Parallelism comes from many single-request uploads at once instead.
+(lakefs-sdk `ExperimentalApi.create_presign_multipart_upload`, when `GET /config` reports
+`pre_sign_multipart_upload`, i.e. S3 blockstores), which needs pre-signed URLs straight to
+the object store; the emulator, like lakeFS on a local blockstore, answers pre-signing
+false. Parallelism comes from many single-request uploads at once instead, each streamed
+from disk, so a large file costs no memory.
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ def download_workspace(
             sha256 = None
             if cache is not None:
                 sha256 = cache.fill(repository, remote.checksum, remote.size_bytes, fd)
+            from_cache = sha256 is not None
             if sha256 is None:
                 sha256 = _download_verified(client, repository, ref, remote, fd, verify_md5, timeout)
             info = os.fstat(fd)
@@ -125,6 +128,7 @@ def download_workspace(
             inode=info.st_ino,
             ctime_ns=info.st_ctime_ns,
             mtime_ns=info.st_mtime_ns,
+            from_cache=from_cache,
         )
 
     manifest = Manifest()
@@ -164,10 +168,12 @@ def retain_unchanged(root: Path, manifest: Manifest, repository: str, cache: Obj
     """Move every downloaded file the task left unchanged into `cache`; returns how many.
 
     Called as the attempt ends, just before its workspace is removed: the files would be
-    deleted anyway, so caching them is a rename, not a copy.
+    deleted anyway, so caching them is a rename, not a copy. Files that came from the cache
+    are skipped: it holds them already.
     """
     kept = 0
-    for entry in unchanged_entries(root, manifest):
+    downloaded = [entry for entry in manifest.entries.values() if not entry.from_cache]
+    for entry in unchanged_entries(root, manifest, downloaded):
         kept += cache.adopt(repository, entry.remote.checksum, entry.size, root / entry.relative, entry.sha256)
     return kept
 
