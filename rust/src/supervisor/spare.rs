@@ -151,15 +151,11 @@ impl Supervisor {
         else {
             unreachable!("checked above")
         };
-        let token = index as u64;
-        self.epoll.remove(running.pidfd.as_fd());
-        self.epoll.add(running.pidfd.as_fd(), EVENT_EXIT | token)?;
-        if let Some(stderr) = &running.stderr {
-            self.epoll.remove(stderr.as_fd());
-            self.epoll.add(stderr.as_fd(), EVENT_STDERR | token)?;
-        }
-        if let Some(pipe) = &running.ready_pipe {
-            self.epoll.add(pipe.as_fd(), EVENT_READY | token)?;
+        if let Err(error) = self.watch_for_slot(index, &running) {
+            // Never keep a child whose events cannot reach us.
+            let _ = sys::kill(running.pid as i32, libc::SIGKILL);
+            let _ = running.process.wait();
+            return Err(error);
         }
         let warm_for = running.ready_at.map(|at| now.duration_since(at).as_secs_f64());
         // From here it is the slot's executor, booting until it writes its ready pipe.
@@ -177,6 +173,19 @@ impl Supervisor {
         );
         self.send_control(&Message::SlotSocket { slot, generation, worker_id }, Some(link.socket));
         Ok(true)
+    }
+
+    /// Move the promoted spare's exit, stderr and ready events to slot `index`'s token.
+    fn watch_for_slot(&self, index: usize, running: &Running) -> io::Result<()> {
+        let token = index as u64;
+        self.epoll.modify(running.pidfd.as_fd(), EVENT_EXIT | token, false)?;
+        if let Some(stderr) = &running.stderr {
+            self.epoll.modify(stderr.as_fd(), EVENT_STDERR | token, false)?;
+        }
+        if let Some(pipe) = &running.ready_pipe {
+            self.epoll.add(pipe.as_fd(), EVENT_READY | token)?;
+        }
+        Ok(())
     }
 
     pub(super) fn on_spare_exit(&mut self, index: usize, running: Running, cause: ExitCause) {
