@@ -13,7 +13,8 @@
 //! process booted (interpreter up, perago and the task module imported) that owns no
 //! slot. When an executor dies, the slot's backoff still applies; then the spare is
 //! promoted into the slot (same worker id, next generation) instead of a cold spawn, and
-//! a new spare boots once no other child is booting. No warm spare (booting, dead) means
+//! a new spare boots once no other child is booting (the first one boots with the
+//! executors, so its cost stays in the start-up window). No warm spare (booting, dead) means
 //! a cold spawn, never a wait. The price is one more idle interpreter: `-j N` runs N + 2
 //! Python processes (broker, N executors, the spare), the spare's memory being about one
 //! executor's. A spare never holds an attempt, so GC ignores it.

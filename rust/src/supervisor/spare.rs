@@ -79,14 +79,18 @@ impl Supervisor {
         self.members.iter().position(|member| member.role == Role::Spare)
     }
 
-    /// A new spare starts only while no other child is booting: it would compete with
-    /// them for the CPU (at start-up, and right after a promotion or a cold restart).
+    /// The first spare boots with the executors, so its one-off CPU cost falls in the
+    /// start-up window and not on the first tasks (2,000 no-op tasks take about a
+    /// second; a boot costs a third of that). A replacement spare starts only while no
+    /// other child is booting: it would compete with a cold restart for the CPU.
     pub(super) fn spare_may_start(&self) -> bool {
-        !self
-            .members
-            .iter()
-            .filter(|member| member.role != Role::Spare)
-            .any(|member| member.running().is_some_and(|running| running.ready_at.is_none()))
+        let first = self.members.iter().any(|member| member.role == Role::Spare && member.generation == 0);
+        first
+            || !self
+                .members
+                .iter()
+                .filter(|member| member.role != Role::Spare)
+                .any(|member| member.running().is_some_and(|running| running.ready_at.is_none()))
     }
 
     /// The spare's socket is readable: its `Warm`, or end of file when it died booting.
