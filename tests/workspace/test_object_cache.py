@@ -154,6 +154,20 @@ def test_a_file_the_task_changed_is_not_cached_and_is_fetched_by_the_retry(
     assert len(object_gets) == 1
 
 
+def test_a_file_the_task_hard_linked_elsewhere_is_not_cached(
+    repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path, object_gets: list[str]
+) -> None:
+    outside = tmp_path / "kept-by-the-task"
+    attempt(repo, runtime, tmp_path, lambda root: os.link(root / "keep.txt", outside), read_only=True)
+    object_gets.clear()
+    attempt(repo, runtime, tmp_path, lambda root: None, read_only=True)
+    assert len(object_gets) == 1, "keep.txt is fetched again, the rest came from the cache"
+    outside.write_bytes(b"task writes through its own link")
+    seen: list[dict[str, bytes]] = []
+    attempt(repo, runtime, tmp_path, lambda root: seen.append(read_tree(root)), read_only=True)
+    assert seen == [ORIGINAL]
+
+
 def test_without_the_cache_every_attempt_downloads(
     lakefs: Any, repo: Repo, tmp_path: Path, object_gets: list[str]
 ) -> None:

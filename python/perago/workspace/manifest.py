@@ -214,9 +214,9 @@ def _map_threaded(work: Callable[[Item], bool], items: list[Item]) -> list[bool]
 
 def unchanged_entries(
     root: Path, manifest: Manifest, entries: Iterable[ManifestEntry] | None = None
-) -> Iterator[ManifestEntry]:
+) -> Iterator[tuple[ManifestEntry, os.stat_result]]:
     """Those of `entries` (default: all) whose file is still the regular file the download
-    wrote, with the same content.
+    wrote, with the same content, and the file's lstat.
 
     Files whose stat moved are not re-hashed (they are taken as changed): this feeds the
     object cache, where a miss only costs a download.
@@ -232,7 +232,7 @@ def unchanged_entries(
         if info.st_ctime_ns != entry.ctime_ns or info.st_mtime_ns != entry.mtime_ns:
             continue
         if not _content_changed(path, info, entry, manifest):
-            yield entry
+            yield entry, info
 
 
 def _stat_says(info: os.stat_result, entry: ManifestEntry, manifest: Manifest) -> bool | None:

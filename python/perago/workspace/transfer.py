@@ -169,11 +169,14 @@ def retain_unchanged(root: Path, manifest: Manifest, repository: str, cache: Obj
 
     Called as the attempt ends, just before its workspace is removed: the files would be
     deleted anyway, so caching them is a rename, not a copy. Files that came from the cache
-    are skipped: it holds them already.
+    are skipped (it holds them already), and so are files the task hard-linked elsewhere:
+    that other name could write into the cache.
     """
     kept = 0
     downloaded = [entry for entry in manifest.entries.values() if not entry.from_cache]
-    for entry in unchanged_entries(root, manifest, downloaded):
+    for entry, info in unchanged_entries(root, manifest, downloaded):
+        if info.st_nlink != 1:
+            continue
         kept += cache.adopt(repository, entry.remote.checksum, entry.size, root / entry.relative, entry.sha256)
     return kept
 
