@@ -37,13 +37,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from queue import SimpleQueue
-from typing import Any
 
 from loguru import logger
-from pydantic_core import from_json
 
 from perago import _core
-from perago.conductor import ConductorClient, Delivery, LeaseKeeper, client_from_config, conductor_worker_id, split_tasks
+from perago.conductor import ConductorClient, Delivery, LeaseKeeper, client_from_config, conductor_worker_id
 from perago.conductor.loop_calls import LoopCalls
 from perago.conductor.backoff import POLL_AUTH_BACKOFF, POLL_ERROR_BACKOFF, Backoff, empty_poll_pause
 from perago.conductor.errors import ConductorAuthError, ConductorError
@@ -186,12 +184,10 @@ class Broker:
 
     # -- dispatch --------------------------------------------------------------------------
 
-    def _admit(self, task: dict[str, Any], raw: bytes) -> None:
-        task_id = str(task["taskId"])
-        workflow_instance_id = str(task.get("workflowInstanceId") or "")
+    def _admit(self, task_id: str, workflow_instance_id: str, response_timeout: float | None, raw: bytes) -> None:
         self.pending.append((task_id, raw))
         self.workflows[task_id] = workflow_instance_id
-        self.leases.track(task_id, workflow_instance_id, task.get("responseTimeoutSeconds"))
+        self.leases.track(task_id, workflow_instance_id, response_timeout)
 
     def _assign_pending(self) -> None:
         while self.pending:
@@ -237,12 +233,12 @@ class Broker:
         if delivery.next_task is None:
             return
         try:
-            task = from_json(delivery.next_task)
+            head = _core.task_head(delivery.next_task)
         except ValueError:
             logger.error("update-v2 answered with a task that is not valid JSON; Conductor will time it out")
             return
-        if isinstance(task, dict) and task.get("taskId"):
-            self._admit(task, delivery.next_task)
+        if head is not None:
+            self._admit(*head, delivery.next_task)
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -281,7 +277,7 @@ class Broker:
                 self._hand_over([])
                 return
             try:
-                tasks = split_tasks(self.client.poll_batch_raw(self.task_type, count))
+                tasks = _core.split_poll_answer(self.client.poll_batch_raw(self.task_type, count))
             except (ConductorError, ValueError) as exc:
                 self._hand_over([])
                 if isinstance(exc, ConductorAuthError):
@@ -298,12 +294,12 @@ class Broker:
             empty_polls = 0 if tasks else empty_polls + 1
             self._hand_over(tasks)
 
-    def _hand_over(self, tasks: list[tuple[dict[str, Any], bytes]]) -> None:
+    def _hand_over(self, tasks: list[tuple[str, str, float | None, bytes]]) -> None:
         done = threading.Event()
 
         def receive() -> None:
-            for task, raw in tasks:
-                self._admit(task, raw)
+            for task in tasks:
+                self._admit(*task)
             self._assign_pending()
             with self.capacity_lock:
                 self.polling = 0

@@ -14,6 +14,7 @@ pub mod lock;
 pub mod log;
 pub mod supervisor;
 pub mod sys;
+pub mod task_json;
 mod python;
 
 use pyo3::prelude::*;

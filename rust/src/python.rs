@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyInt;
+use pyo3::types::{PyBytes, PyInt};
 
 use crate::backoff;
+use crate::task_json;
 use crate::lock::{self, LockError, RootLock};
 
 mod attempt;
@@ -21,6 +22,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_RESTART_BACKOFF_SECONDS", backoff::MAX_RESTART_BACKOFF_SECONDS)?;
     m.add("LOCK_FILE_NAME", lock::LOCK_FILE_NAME)?;
     m.add_function(wrap_pyfunction!(restart_backoff_seconds, m)?)?;
+    m.add_function(wrap_pyfunction!(split_poll_answer, m)?)?;
+    m.add_function(wrap_pyfunction!(task_head, m)?)?;
     m.add_class::<WorkspaceRootLock>()?;
     supervisor::register(m)?;
     channel::register(m)?;
@@ -49,6 +52,34 @@ fn restart_backoff_seconds(restart_count: &Bound<'_, PyInt>) -> PyResult<u64> {
     }
     let count = restart_count.extract::<u64>().unwrap_or(u64::MAX);
     Ok(backoff::restart_backoff_seconds(count))
+}
+
+/// One task's (task id, workflow id, responseTimeoutSeconds or None).
+type TaskHeadTuple = (String, String, Option<f64>);
+
+fn head_tuple(head: task_json::TaskHead) -> TaskHeadTuple {
+    (head.task_id, head.workflow_instance_id, head.response_timeout_seconds)
+}
+
+/// Each task of a batch-poll answer as (task id, workflow id, response timeout, its exact
+/// JSON bytes); entries without a task id are skipped. `ValueError` when it is not an array.
+#[pyfunction]
+fn split_poll_answer(py: Python<'_>, raw: &[u8]) -> PyResult<Vec<(String, String, Option<f64>, Py<PyBytes>)>> {
+    let tasks = task_json::split_poll_answer(raw).map_err(PyValueError::new_err)?;
+    Ok(tasks
+        .into_iter()
+        .map(|(head, bytes)| {
+            let (task_id, workflow_instance_id, timeout) = head_tuple(head);
+            (task_id, workflow_instance_id, timeout, PyBytes::new(py, bytes).unbind())
+        })
+        .collect())
+}
+
+/// (task id, workflow id, response timeout) of one task's JSON; `None` when it is not an
+/// object with a task id. `ValueError` when it does not parse.
+#[pyfunction]
+fn task_head(raw: &[u8]) -> PyResult<Option<TaskHeadTuple>> {
+    Ok(task_json::task_head(raw).map_err(PyValueError::new_err)?.map(head_tuple))
 }
 
 /// The exclusive lock on a workspace root, held for a supervisor's whole life.

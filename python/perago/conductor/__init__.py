@@ -1,6 +1,6 @@
 """perago's own Conductor client: polling, result delivery, leases, auth (runtime.md §7-§8)."""
 
-from perago.conductor.client import ConductorClient, Delivery, client_from_config, parse_tasks, split_tasks
+from perago.conductor.client import ConductorClient, Delivery, client_from_config, parse_tasks
 from perago.conductor.errors import (
     ConductorAuthError,
     ConductorError,
@@ -23,5 +23,4 @@ __all__ = [
     "client_from_config",
     "conductor_worker_id",
     "parse_tasks",
-    "split_tasks",
 ]

@@ -406,38 +406,6 @@ def parse_tasks(raw: bytes) -> list[dict[str, Any]]:
     return [task for task in parsed if isinstance(task, dict) and task.get("taskId")]
 
 
-def split_tasks(raw: bytes) -> list[tuple[dict[str, Any], bytes]]:
-    """Each task of a poll answer with its own JSON bytes, sliced from the answer as received."""
-    if not raw or raw == _EMPTY_ARRAY:
-        return []
-    text = raw.decode("utf-8")
-    decoder = _DECODER
-    index = _skip_space(text, 0)
-    if text[index : index + 1] != "[":
-        raise ValueError("Conductor's batch poll answer is not a JSON array")
-    tasks: list[tuple[dict[str, Any], bytes]] = []
-    index = _skip_space(text, index + 1)
-    while text[index : index + 1] != "]":
-        task, end = decoder.raw_decode(text, index)
-        if isinstance(task, dict) and task.get("taskId"):
-            tasks.append((task, text[index:end].encode("utf-8")))
-        index = _skip_space(text, end)
-        if text[index : index + 1] == ",":
-            index = _skip_space(text, index + 1)
-        elif text[index : index + 1] != "]":
-            raise ValueError("Conductor's batch poll answer is not a well-formed JSON array")
-    return tasks
-
-
-_DECODER = json.JSONDecoder()
-
-
-def _skip_space(text: str, index: int) -> int:
-    while index < len(text) and text[index] in " \t\r\n":
-        index += 1
-    return index
-
-
 def _update_v2_missing(response: HttpResponse) -> bool:
     """conductor-api.md §10: does this answer mean "no update-v2 here" (not "bad request")?"""
     status = response.status
