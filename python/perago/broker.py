@@ -3,9 +3,10 @@
 Started by the Rust supervisor with the control socket (`PERAGO_CONTROL_FD`). The Rust
 dispatcher (`_core.Dispatcher`, rust/src/dispatcher.rs) owns it and every executor slot
 socket that arrives on it: slot leasing, Assign/Complete frames, completion matching and
-exit events happen there, and the loop thread here sees only small events and bytes.
-The loop thread owns all broker state; helper threads only post actions to it and wake
-the dispatcher's wait:
+exit events happen there, and the loop thread here sees only small events and bytes
+(poll answers and handed-back tasks are split and read in Rust, `_core.split_poll_answer`
+and `_core.task_head`). The loop thread owns all broker state; the poller thread only
+posts actions to it and wakes the dispatcher's wait (leases are kept on their own thread):
 
 - the poller thread asks Conductor for at most as many tasks as there are leasable slots
   not already promised to a task (batch long-poll), so a polled task never waits for a
@@ -29,7 +30,6 @@ the dispatcher's wait:
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
