@@ -5,9 +5,9 @@ explicitly instead of urllib3's defaults (W-16): connection failures are retried
 method (nothing reached the server), read failures only for GET/HEAD, and never for a
 merge or a revert, whose outcome the publisher resolves itself by re-reading the branch
 (W-17). Object bodies bypass the SDK: one streaming request per object over
-`object_http`'s keep-alive connections, never 64 KiB ranged requests (W-19, W-22). Failures become `LakeFSError`s whose
-text carries the operation, status and server message, never request headers: the
-secret cannot reach a log line or a failure reason.
+`object_http`'s keep-alive connections, never 64 KiB ranged requests (W-19, W-22).
+Failures become `LakeFSError`s whose text carries the operation, status and server
+message, never request headers: the secret cannot reach a log line or a failure reason.
 """
 
 from __future__ import annotations
@@ -108,7 +108,6 @@ class LakeFSClient:
         configuration.connection_pool_maxsize = pool_size
         self._secret = secret_access_key
         self._api = lakefs_sdk.ApiClient(configuration)
-        self._host = configuration.host
         self._auth_header = configuration.get_basic_auth_token()
         self._objects_http = ObjectHttp(
             configuration.host, pool_size=pool_size, connect_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS
