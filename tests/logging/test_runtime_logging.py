@@ -300,11 +300,15 @@ def test_debug_records_are_filtered_out_at_the_sink_level(tmp_path: Path) -> Non
 
 
 def test_records_from_many_threads_are_whole_lines(tmp_path: Path) -> None:
+    """loguru's records and `log_task_record`'s, interleaved, across rotations."""
     log_file = configure(tmp_path, max_bytes=64 * 1024)
 
     def write(thread: int) -> None:
         for index in range(50):
-            logger.bind(thread=thread).info("record {} {}", index, "z" * 300)
+            if index % 2:
+                log_task_record("INFO", f"record {index}", {"thread": thread, "pad": "z" * 300})
+            else:
+                logger.bind(thread=thread).info("record {} {}", index, "z" * 300)
 
     threads = [threading.Thread(target=write, args=(thread,)) for thread in range(4)]
     for thread in threads:
@@ -365,29 +369,3 @@ def test_task_records_go_through_loguru_when_perago_logging_was_replaced(tmp_pat
     logger.add(lambda message: seen.append(message.record["message"]), level="INFO")
     log_task_record("INFO", "task attempt finished", {"status": "COMPLETED"})
     assert seen == ["task attempt finished"]
-
-
-def test_task_records_and_loguru_records_from_many_threads_are_whole_lines(tmp_path: Path) -> None:
-    log_file = configure(tmp_path, max_bytes=64 * 1024)
-
-    def write(thread: int) -> None:
-        for index in range(50):
-            if index % 2:
-                log_task_record("INFO", f"record {index}", {"thread": thread, "pad": "z" * 300})
-            else:
-                logger.bind(thread=thread, pad="z" * 300).info("record {}", index)
-
-    threads = [threading.Thread(target=write, args=(thread,)) for thread in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    lines = [
-        json.loads(line)["record"]
-        for path in log_file.parent.iterdir()
-        for line in path.read_text(encoding="utf-8").splitlines()
-    ]
-    assert len(list(log_file.parent.iterdir())) > 1  # rotation happened under both writers
-    assert sorted((r["extra"]["thread"], int(r["message"].split()[1])) for r in lines) == [
-        (thread, index) for thread in range(4) for index in range(50)
-    ]
