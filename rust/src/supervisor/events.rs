@@ -203,6 +203,45 @@ impl Supervisor {
         self.begin_drain();
     }
 
+    /// An exit before the child became ready (`what`, `ready`: "executor", "ready" or
+    /// "spare executor", "warm") counts as a boot failure, any other resets the count;
+    /// `boot_failure_limit` in a row stop the runtime with exit 3 and the child's last
+    /// stderr lines. True when it stops.
+    pub(super) fn count_boot_failure(
+        &mut self,
+        index: usize,
+        running: &Running,
+        cause: ExitCause,
+        (what, ready): (&str, &str),
+        fields: &mut Value,
+    ) -> bool {
+        let member = &mut self.members[index];
+        if running.ready_at.is_some() {
+            member.boot_failures = 0;
+            return false;
+        }
+        member.boot_failures += 1;
+        if member.boot_failures < self.config.boot_failure_limit {
+            return false;
+        }
+        let tail = member.tail.lines();
+        let message = format!(
+            "{what} {} exited before it was {ready} {} times in a row (last: {})",
+            member.worker_id,
+            member.boot_failures,
+            describe(cause)
+        );
+        fields["consecutive_boot_failures"] = json!(member.boot_failures);
+        fields["stderr_tail"] = json!(tail);
+        log::error(
+            &format!("{what} cannot start; stopping process runtime"),
+            with_identity(member, running.pid, fields.take()),
+        );
+        self.set_outcome(Outcome { exit_code: EXIT_BOOT_FAILURE, reason: "boot-failure", message, stderr_tail: tail });
+        self.begin_drain();
+        true
+    }
+
     pub(super) fn on_executor_exit(&mut self, index: usize, running: Running, cause: ExitCause) {
         let Role::Executor { slot } = self.members[index].role else { unreachable!() };
         // The broker hears about the exit before anything else happens to the slot.
@@ -215,34 +254,10 @@ impl Supervisor {
             log::info("worker process exited", with_identity(&self.members[index], running.pid, fields));
             return;
         }
-        let member = &mut self.members[index];
-        if running.ready_at.is_none() {
-            member.boot_failures += 1;
-            if member.boot_failures >= self.config.boot_failure_limit {
-                let tail = member.tail.lines();
-                let message = format!(
-                    "executor {worker_id} exited before it was ready {} times in a row (last: {})",
-                    member.boot_failures,
-                    describe(cause)
-                );
-                fields["consecutive_boot_failures"] = json!(member.boot_failures);
-                fields["stderr_tail"] = json!(tail);
-                log::error(
-                    "executor cannot start; stopping process runtime",
-                    with_identity(member, running.pid, fields),
-                );
-                self.set_outcome(Outcome {
-                    exit_code: EXIT_BOOT_FAILURE,
-                    reason: "boot-failure",
-                    message,
-                    stderr_tail: tail,
-                });
-                self.begin_drain();
-                return;
-            }
-        } else {
-            member.boot_failures = 0;
+        if self.count_boot_failure(index, &running, cause, ("executor", "ready"), &mut fields) {
+            return;
         }
+        let member = &mut self.members[index];
         // Healthy means up that long after it became ready (boot time does not count).
         if running.ready_at.is_some_and(|ready| ready.elapsed() >= self.config.healthy_after) {
             member.restart_count = 0;

@@ -20,8 +20,8 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::child::{ChildState, Role, Running};
-use super::events::{describe, exit_fields, with_identity};
-use super::{Outcome, Phase, Supervisor, EVENT_EXIT, EVENT_READY, EVENT_STDERR, EXIT_BOOT_FAILURE};
+use super::events::{exit_fields, with_identity};
+use super::{Phase, Supervisor, EVENT_EXIT, EVENT_READY, EVENT_STDERR};
 use crate::backoff;
 use crate::frame::{ExitCause, Frame, Header, Message, HEADER_LEN};
 use crate::log;
@@ -206,35 +206,10 @@ impl Supervisor {
             log::info("spare executor exited", with_identity(&self.members[index], running.pid, fields));
             return;
         }
-        let member = &mut self.members[index];
-        if !was_warm {
-            member.boot_failures += 1;
-            if member.boot_failures >= self.config.boot_failure_limit {
-                let tail = member.tail.lines();
-                let message = format!(
-                    "spare executor {} exited before it was warm {} times in a row (last: {})",
-                    member.worker_id,
-                    member.boot_failures,
-                    describe(cause)
-                );
-                fields["consecutive_boot_failures"] = json!(member.boot_failures);
-                fields["stderr_tail"] = json!(tail);
-                log::error(
-                    "spare executor cannot start; stopping process runtime",
-                    with_identity(member, running.pid, fields),
-                );
-                self.set_outcome(Outcome {
-                    exit_code: EXIT_BOOT_FAILURE,
-                    reason: "boot-failure",
-                    message,
-                    stderr_tail: tail,
-                });
-                self.begin_drain();
-                return;
-            }
-        } else {
-            member.boot_failures = 0;
+        if self.count_boot_failure(index, &running, cause, ("spare executor", "warm"), &mut fields) {
+            return;
         }
+        let member = &mut self.members[index];
         if running.ready_at.is_some_and(|warm| warm.elapsed() >= self.config.healthy_after) {
             member.restart_count = 0;
         }
