@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use crate::frame::{Decoder, FrameError, Kind, Message};
 use crate::sys;
 
+const READ_BUFFER_LEN: usize = 64 * 1024;
+
 /// What one `recv` produced.
 #[derive(Debug)]
 pub enum Received {
@@ -49,11 +51,13 @@ pub struct FrameStream {
     fd: OwnedFd,
     decoder: Decoder,
     passed_fds: VecDeque<OwnedFd>,
+    /// One read's worth of bytes, reused (not zeroed) for every read.
+    buffer: Vec<u8>,
 }
 
 impl FrameStream {
     pub fn new(fd: OwnedFd) -> FrameStream {
-        FrameStream { fd, decoder: Decoder::new(), passed_fds: VecDeque::new() }
+        FrameStream { fd, decoder: Decoder::new(), passed_fds: VecDeque::new(), buffer: vec![0; READ_BUFFER_LEN] }
     }
 
     /// Adopt an fd number inherited from the supervisor (named by `variable`): check it
@@ -93,8 +97,11 @@ impl FrameStream {
                 let fd = if carries_fd { self.passed_fds.pop_front() } else { None };
                 return Ok(Received::Message(message, fd));
             }
-            let mut buffer = [0u8; 65536];
-            match sys::recv_with_fds(self.fd.as_fd(), &mut buffer, true) {
+            // Without a deadline the read itself waits (one syscall per message instead
+            // of read, poll, read); a signal ends it with EINTR like the poll would.
+            let blocking = deadline.is_none();
+            let buffer = &mut self.buffer[..];
+            match sys::recv_with_fds(self.fd.as_fd(), buffer, !blocking) {
                 Ok((0, _)) => {
                     return if self.decoder.pending() == 0 {
                         Ok(Received::Closed)
@@ -106,11 +113,12 @@ impl FrameStream {
                     }
                 }
                 Ok((n, fds)) => {
-                    self.decoder.push(&buffer[..n]);
+                    self.decoder.push(&self.buffer[..n]);
                     self.passed_fds.extend(fds);
                     continue;
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => return Ok(Received::Interrupted),
                 Err(error) if error.kind() == io::ErrorKind::ConnectionReset => return Ok(Received::Closed),
                 Err(error) => return Err(error.into()),
             }

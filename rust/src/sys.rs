@@ -176,7 +176,8 @@ fn sendmsg(socket: BorrowedFd<'_>, bytes: &[u8], fd: Option<BorrowedFd<'_>>, fla
 
 /// Receive up to `buf.len()` bytes from a unix socket, plus any fds attached to them
 /// (received close-on-exec). `Ok((0, _))` is end of stream. `dont_wait` makes a
-/// blocking socket answer `WouldBlock` instead of waiting.
+/// blocking socket answer `WouldBlock` instead of waiting; a waiting call that a signal
+/// interrupts answers `Interrupted`, so the caller can run its signal handlers.
 pub fn recv_with_fds(socket: BorrowedFd<'_>, buf: &mut [u8], dont_wait: bool) -> io::Result<(usize, Vec<OwnedFd>)> {
     let flags = libc::MSG_CMSG_CLOEXEC | if dont_wait { libc::MSG_DONTWAIT } else { 0 };
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
@@ -189,7 +190,7 @@ pub fn recv_with_fds(socket: BorrowedFd<'_>, buf: &mut [u8], dont_wait: bool) ->
     msg.msg_controllen = space as _;
     let received = loop {
         match cvt_size(unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, flags) }) {
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted && dont_wait => continue,
             other => break other?,
         }
     };

@@ -172,3 +172,42 @@ def test_supervisor_refuses_to_run_outside_the_main_thread() -> None:
     assert [str(e) for e in errors] == [
         "perago's supervisor must run in the main thread"
     ]
+
+
+WAITING_EXECUTOR = """
+import signal, sys
+from perago import _core
+channel = _core.ExecutorChannel.from_env()
+stopped = []
+signal.signal(signal.SIGTERM, lambda signum, frame: stopped.append(signum))
+print("waiting", flush=True)
+while not stopped:
+    if channel.recv(None) is not None:
+        sys.exit(3)
+print("handler ran", flush=True)
+"""
+
+
+def test_a_signal_ends_an_idle_executors_wait_and_runs_its_handler() -> None:
+    """The executor waits for work in one blocking read; SIGTERM must still reach Python."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    broker_end, executor_end = socket.socketpair()
+    with broker_end, executor_end, subprocess.Popen(
+        [sys.executable, "-c", WAITING_EXECUTOR],
+        env={**os.environ, "PERAGO_SLOT_FD": str(executor_end.fileno())},
+        pass_fds=[executor_end.fileno()],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline() == "waiting\n"
+            child.send_signal(signal.SIGTERM)
+            assert child.wait(timeout=30) == 0
+            assert child.stdout.read() == "handler ran\n"
+        finally:
+            child.kill()
