@@ -245,7 +245,7 @@ def cache_with(tmp_path: Path, contents: dict[str, bytes], **options: Any) -> Ob
         source.write_bytes(content)
         import hashlib
 
-        assert cache.adopt("repo", checksum, len(content), source, hashlib.sha256(content).hexdigest())
+        assert cache.adopt([("repo", checksum, len(content), source, hashlib.sha256(content).hexdigest())]) == 1
         assert not source.exists(), "adopting moves the file"
     return cache
 
@@ -269,4 +269,17 @@ def test_entries_are_keyed_by_repository_checksum_and_size(tmp_path: Path) -> No
     assert cache.lookup("repo", "abc", 7) is not None
     assert cache.lookup("other-repo", "abc", 7) is None
     assert cache.lookup("repo", "abc", 8) is None
-    assert ObjectCache(tmp_path / "cache", namespace="http://elsewhere").lookup("repo", "abc", 7) is None
+    elsewhere = ObjectCache(tmp_path / "cache", namespace="http://elsewhere")
+    elsewhere.refresh()
+    assert elsewhere.lookup("repo", "abc", 7) is None
+
+
+def test_another_process_sees_entries_after_a_refresh_and_torn_lines_are_skipped(tmp_path: Path) -> None:
+    writer = cache_with(tmp_path, {"abc": b"payload"})
+    reader = ObjectCache(tmp_path / "cache", namespace="http://lakefs")
+    assert reader.lookup("repo", "abc", 7) is None, "nothing read yet"
+    with open(tmp_path / "cache" / "index.log", "ab") as log:
+        log.write(b"not a line\n" + writer.index_key("repo", "late", 1).encode() + b" 12")  # torn append
+    reader.refresh()
+    assert reader.lookup("repo", "abc", 7) == writer.lookup("repo", "abc", 7)
+    assert reader.lookup("repo", "late", 1) is None

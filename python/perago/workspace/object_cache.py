@@ -6,18 +6,22 @@ later attempts of the same input, read-only ones included, copy their files from
 disk instead of fetching them from lakeFS.
 
     blobs/<sha256[0]>/<sha256>    object content, named by its SHA-256; mtime = last use
-    index/<key[0]>/<key>          a symlink to the blob holding what lakeFS stores under
-                                  (endpoint, repository, checksum, size); key = SHA-256 of
-                                  those four. Read with readlink, never followed.
-    tmp/                          index links being replaced (renamed into place)
+    index.log                     lines "<key> <sha256>": the blob holding what lakeFS stores
+                                  under (endpoint, repository, checksum, size); key = SHA-256
+                                  of those four. Appended with O_APPEND (one write per
+                                  attempt), read incrementally, compacted by `prune`.
+
+An append-only log rather than one small file or symlink per object because creating an
+inode is the expensive part of filling the cache on ext4 (measured: as costly as the rename
+of the blob itself); a lost or torn line only costs a download.
 
 How it fills: when an attempt ends, every downloaded file the task left untouched (same
 inode, size, ctime and mtime as the download manifest; re-hashed when that is not
-conclusive) is *moved* into `blobs/` instead of being deleted with the workspace. Moving
-costs no copy and no extra disk space at download time, which matters because a cold
-download is what most attempts do; files the task rewrote are not cached (their original
-bytes are gone), so a retry fetches exactly those again. Identical content under several
-keys or repositories is stored once.
+conclusive) is *moved* into `blobs/` instead of being deleted with the workspace, and its
+index lines are appended. Moving costs no copy and no extra disk space at download time,
+which matters because a cold download is what most attempts do; files the task rewrote
+are not cached (their original bytes are gone), so a retry fetches exactly those again.
+Identical content under several keys or repositories is stored once.
 
 How it is used: a cached object is handed to a task as a reflink (FICLONE) or a copy
 (`file_clone`), never a hard link, since the task may write in place. Every use re-hashes
@@ -26,12 +30,12 @@ not match its name (a process that kept a moved file open and wrote to it, a dis
 is deleted and the object fetched again.
 
 Bounded: `prune` removes blobs unused for `max_age_seconds` (default: the attempt GC TTL,
-24 h), then the least recently used ones until the total is within `max_bytes`, then index
-entries whose blob is gone. The runtime prunes after an attempt once per
-`prune_interval_seconds`, or sooner when this process has added enough to go over the
-bound. Several executor processes may share the directory: every write is a rename of a
-complete file, and a blob removed while another process copies it stays readable through
-the descriptor that process already holds.
+24 h), then the least recently used ones until the total is within `max_bytes`, then
+rewrites the index without the lines whose blob is gone. The runtime prunes after an
+attempt once per `prune_interval_seconds`, or sooner when this process has added enough to
+go over the bound. Several executor processes may share the directory: every write is a
+rename of a complete file or an O_APPEND write of whole lines, and a blob removed while
+another process copies it stays readable through the descriptor that process already holds.
 """
 
 from __future__ import annotations
@@ -53,9 +57,9 @@ from perago.workspace.object_http import thread_buffer, write_all
 OBJECT_CACHE_DIR_NAME = ".perago-object-cache"
 DEFAULT_CACHE_MAX_BYTES = 20 << 30
 DEFAULT_PRUNE_INTERVAL_SECONDS = 3600.0
-_STALE_TMP_SECONDS = 3600.0
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_OPEN_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,9 @@ class ObjectCache:
         self.max_age_seconds = max_age_seconds
         self.prune_interval_seconds = prune_interval_seconds
         self._blobs = self.root / "blobs"
-        self._index = self.root / "index"
-        self._tmp = self.root / "tmp"
+        self._index_log = self.root / "index.log"
+        self._entries: dict[str, str] = {}
+        self._index_offset = 0
         self._lock = threading.Lock()
         self._layout_ready = False
         self._last_prune: float | None = None
@@ -99,12 +104,34 @@ class ObjectCache:
     def blob_path(self, sha256: str) -> Path:
         return self._blobs / sha256[0] / sha256
 
-    def _index_path(self, key: str) -> Path:
-        return self._index / key[0] / key
+    def refresh(self) -> None:
+        """Read the index lines other attempts and processes appended since the last refresh."""
+        try:
+            fd = os.open(self._index_log, _OPEN_READ)
+        except FileNotFoundError:
+            return
+        try:
+            with self._lock:
+                offset = self._index_offset
+            if os.fstat(fd).st_size < offset:
+                offset = 0  # compacted by a prune (here or in another process): read it all again
+            data = os.pread(fd, max(0, os.fstat(fd).st_size - offset), offset)
+        finally:
+            os.close(fd)
+        complete = data.rfind(b"\n") + 1  # a line still being appended is read next time
+        parsed = dict(_index_lines(data[:complete]))
+        with self._lock:
+            if offset == 0:
+                self._entries = parsed
+            else:
+                self._entries.update(parsed)
+            self._index_offset = offset + complete
 
     def lookup(self, repository: str, checksum: str, size: int) -> str | None:
-        """The SHA-256 of the cached content of this object, or None when it is not cached."""
-        return _blob_named_by(self._index_path(self.index_key(repository, checksum, size)))
+        """The SHA-256 of the cached content of this object as of the last `refresh`, or None."""
+        key = self.index_key(repository, checksum, size)
+        with self._lock:
+            return self._entries.get(key)
 
     def fill(self, repository: str, checksum: str, size: int, target_fd: int) -> str | None:
         """Write the cached content of an object into the empty `target_fd`; its SHA-256, or
@@ -140,51 +167,67 @@ class ObjectCache:
 
     # -- filling --------------------------------------------------------------------
 
-    def adopt(self, repository: str, checksum: str, size: int, path: Path, sha256: str) -> bool:
-        """Move the verified file at `path` (content `sha256`) into the cache for this object.
+    def adopt(self, entries: Iterable[tuple[str, str, int, Path, str]]) -> int:
+        """Move verified files into the cache; `entries` are (repository, checksum, size, path,
+        sha256). Returns how many were moved.
 
-        Best effort: False when it could not be moved (another filesystem, a read-only
-        cache); the caller then deletes the file as usual.
+        Best effort: a file that cannot be moved (another filesystem, a read-only cache)
+        stays where it is and the caller deletes it as usual.
         """
+        adopted: dict[str, str] = {}
+        added = 0
         try:
             self._ensure_layout()
-            # Replacing an existing blob is harmless: same name, same content, and a reader
-            # keeps the descriptor it holds. The mtime (download time) stands for last use.
-            os.replace(path, self.blob_path(sha256))
-            with self._lock:
-                self._estimated_bytes += size
-            self._link_index(self.index_key(repository, checksum, size), sha256)
+            for repository, checksum, size, path, sha256 in entries:
+                # Replacing an existing blob is harmless: same name, same content, and a reader
+                # keeps the descriptor it holds. The mtime (download time) stands for last use.
+                os.replace(path, self.blob_path(sha256))
+                added += size
+                adopted[self.index_key(repository, checksum, size)] = sha256
         except OSError as error:
             logger.debug("object not cached", cache_dir=str(self.root), error=str(error))
-            return False
-        return True
+        if adopted:
+            self._append_index([f"{key} {sha256}\n" for key, sha256 in adopted.items()])
+        with self._lock:
+            self._entries.update(adopted)
+            self._estimated_bytes += added
+        return len(adopted)
+
+    def _append_index(self, lines: list[str]) -> None:
+        try:
+            fd = os.open(self._index_log, _OPEN_APPEND, 0o644)
+            try:
+                write_all(fd, memoryview("".join(lines).encode("ascii")))
+            finally:
+                os.close(fd)
+        except OSError as error:
+            logger.debug("object cache index not written", cache_dir=str(self.root), error=str(error))
 
     def _ensure_layout(self) -> None:
-        """Create the 16-way fan-out directories once, so adopting a file is a rename and a
-        symlink (ext4 and XFS index large directories; the fan-out only keeps listings short)."""
+        """Create the 16-way fan-out directories once, so adopting a file is one rename
+        (ext4 and XFS index large directories; the fan-out only keeps listings short)."""
         if self._layout_ready:
             return
-        for base in (self._blobs, self._index):
-            for prefix in "0123456789abcdef":
-                (base / prefix).mkdir(parents=True, exist_ok=True)
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        for prefix in "0123456789abcdef":
+            (self._blobs / prefix).mkdir(parents=True, exist_ok=True)
         self._layout_ready = True
 
-    def _link_index(self, key: str, sha256: str) -> None:
-        target = f"../../blobs/{sha256[0]}/{sha256}"
-        final = self._index_path(key)
-        try:
-            os.symlink(target, final)
-            return
-        except FileExistsError:
-            if _blob_named_by(final) == sha256:
-                return
-        temporary = self._tmp / f"{key}.{os.getpid()}.{threading.get_ident()}"
-        _unlink_quietly(temporary)
-        os.symlink(target, temporary)
-        os.replace(temporary, final)
-
     # -- pruning --------------------------------------------------------------------
+
+    def _compact_index(self) -> None:
+        """Rewrite the index with one line per key whose blob exists. Lines another process
+        appends meanwhile may be lost: that costs those objects a download, nothing more."""
+        try:
+            with open(self._index_log, "rb") as log:
+                lines = dict(_index_lines(log.read()))
+        except FileNotFoundError:
+            return
+        kept = {key: sha for key, sha in lines.items() if self.blob_path(sha).exists()}
+        temporary = self.root / f"index.log.{os.getpid()}.{threading.get_ident()}"
+        temporary.write_text("".join(f"{key} {sha}\n" for key, sha in kept.items()), "ascii")
+        os.replace(temporary, self._index_log)
+        with self._lock:
+            self._entries, self._index_offset = kept, 0
 
     def prune_if_due(self, now: float | None = None) -> PruneReport | None:
         """Prune when the interval has passed or this process may have overfilled the cache."""
@@ -206,7 +249,7 @@ class ObjectCache:
 
     def prune(self, now: float | None = None) -> PruneReport:
         """Remove blobs unused for `max_age_seconds`, then the least recently used beyond
-        `max_bytes`, then index entries without a blob and stale temporary files."""
+        `max_bytes`, then the index lines whose blob is gone."""
         wall = time.time() if now is None else now
         blobs = sorted(_files(self._blobs), key=lambda item: item[1].st_mtime)
         removed = removed_bytes = 0
@@ -218,13 +261,7 @@ class ObjectCache:
                 removed += 1
                 removed_bytes += info.st_size
             total -= info.st_size
-        for path, _info in _files(self._index, symlinks=True):
-            target = _blob_named_by(path)
-            if target is None or not self.blob_path(target).exists():
-                _unlink_quietly(path)
-        for path, info in _files(self._tmp, symlinks=True):
-            if wall - info.st_mtime > _STALE_TMP_SECONDS:
-                _unlink_quietly(path)
+        self._compact_index()
         with self._lock:
             self._estimated_bytes = total
         if removed:
@@ -234,14 +271,12 @@ class ObjectCache:
         return PruneReport(removed_blobs=removed, removed_bytes=removed_bytes, kept_bytes=total)
 
 
-
-def _blob_named_by(index_entry: Path) -> str | None:
-    """The SHA-256 an index symlink points at, or None (missing or not one of ours)."""
-    try:
-        name = os.readlink(index_entry).rsplit("/", 1)[-1]
-    except OSError:
-        return None
-    return name if _SHA256_HEX.match(name) else None
+def _index_lines(data: bytes) -> Iterator[tuple[str, str]]:
+    """(key, sha256) of each well-formed index line; torn or foreign lines are skipped."""
+    for line in data.decode("ascii", "replace").splitlines():
+        key, _, sha256 = line.partition(" ")
+        if _SHA256_HEX.match(key) and _SHA256_HEX.match(sha256):
+            yield key, sha256
 
 
 def _copy_hashing(source_fd: int, target_fd: int) -> str:
@@ -268,8 +303,8 @@ def _touch(path: Path) -> None:
         pass
 
 
-def _files(directory: Path, *, symlinks: bool = False) -> list[tuple[Path, os.stat_result]]:
-    """Regular files (or symlinks) under `directory`, with their lstat."""
+def _files(directory: Path) -> list[tuple[Path, os.stat_result]]:
+    """Regular files under `directory`, with their lstat."""
     found: list[tuple[Path, os.stat_result]] = []
     pending = [directory]
     while pending:
@@ -282,7 +317,7 @@ def _files(directory: Path, *, symlinks: bool = False) -> list[tuple[Path, os.st
             try:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append(Path(entry.path))
-                elif (entry.is_symlink() if symlinks else entry.is_file(follow_symlinks=False)):
+                elif entry.is_file(follow_symlinks=False):
                     found.append((Path(entry.path), entry.stat(follow_symlinks=False)))
             except FileNotFoundError:
                 continue

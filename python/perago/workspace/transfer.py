@@ -103,6 +103,8 @@ def download_workspace(
     """
     listed = client.list_objects(repository, ref, projection.listing_prefix, timeout=timeout)
     planned = plan_download(listed, projection)
+    if cache is not None:
+        cache.refresh()
     directories = sorted({relative.rsplit("/", 1)[0] for relative, _ in planned if "/" in relative})
     for directory in directories:
         os.makedirs(root / directory, exist_ok=True)
@@ -172,13 +174,12 @@ def retain_unchanged(root: Path, manifest: Manifest, repository: str, cache: Obj
     are skipped (it holds them already), and so are files the task hard-linked elsewhere:
     that other name could write into the cache.
     """
-    kept = 0
     downloaded = [entry for entry in manifest.entries.values() if not entry.from_cache]
-    for entry, info in unchanged_entries(root, manifest, downloaded):
-        if info.st_nlink != 1:
-            continue
-        kept += cache.adopt(repository, entry.remote.checksum, entry.size, root / entry.relative, entry.sha256)
-    return kept
+    return cache.adopt(
+        (repository, entry.remote.checksum, entry.size, root / entry.relative, entry.sha256)
+        for entry, info in unchanged_entries(root, manifest, downloaded)
+        if info.st_nlink == 1
+    )
 
 
 def is_md5_checksum(checksum: str) -> bool:
