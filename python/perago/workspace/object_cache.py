@@ -40,6 +40,7 @@ another process copies it stays readable through the descriptor that process alr
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -90,6 +91,7 @@ class ObjectCache:
         self._index_log = self.root / "index.log"
         self._entries: dict[str, str] = {}
         self._index_offset = 0
+        self._index_inode = -1
         self._lock = threading.Lock()
         self._layout_ready = False
         self._last_prune: float | None = None
@@ -111,11 +113,12 @@ class ObjectCache:
         except FileNotFoundError:
             return
         try:
+            info = os.fstat(fd)
             with self._lock:
-                offset = self._index_offset
-            if os.fstat(fd).st_size < offset:
-                offset = 0  # compacted by a prune (here or in another process): read it all again
-            data = os.pread(fd, max(0, os.fstat(fd).st_size - offset), offset)
+                offset = self._index_offset if info.st_ino == self._index_inode else 0
+            # offset 0: first read, or the log was compacted (replaced) by a prune here or in
+            # another process, so it is read whole again
+            data = os.pread(fd, max(0, info.st_size - offset), offset)
         finally:
             os.close(fd)
         complete = data.rfind(b"\n") + 1  # a line still being appended is read next time
@@ -125,7 +128,7 @@ class ObjectCache:
                 self._entries = parsed
             else:
                 self._entries.update(parsed)
-            self._index_offset = offset + complete
+            self._index_offset, self._index_inode = offset + complete, info.st_ino
 
     def lookup(self, repository: str, checksum: str, size: int) -> str | None:
         """The SHA-256 of the cached content of this object as of the last `refresh`, or None."""
@@ -176,16 +179,25 @@ class ObjectCache:
         """
         adopted: dict[str, str] = {}
         added = 0
+        failure: OSError | None = None
         try:
             self._ensure_layout()
-            for repository, checksum, size, path, sha256 in entries:
+        except OSError as error:
+            failure, entries = error, ()
+        for repository, checksum, size, path, sha256 in entries:
+            try:
                 # Replacing an existing blob is harmless: same name, same content, and a reader
                 # keeps the descriptor it holds. The mtime (download time) stands for last use.
                 os.replace(path, self.blob_path(sha256))
-                added += size
-                adopted[self.index_key(repository, checksum, size)] = sha256
-        except OSError as error:
-            logger.debug("object not cached", cache_dir=str(self.root), error=str(error))
+            except OSError as error:
+                failure = error
+                if error.errno in (errno.EXDEV, errno.EROFS, errno.EACCES):
+                    break  # every other file would fail the same way
+                continue
+            added += size
+            adopted[self.index_key(repository, checksum, size)] = sha256
+        if failure is not None:
+            logger.debug("objects not cached", cache_dir=str(self.root), error=str(failure))
         if adopted:
             self._append_index([f"{key} {sha256}\n" for key, sha256 in adopted.items()])
         with self._lock:
@@ -227,7 +239,7 @@ class ObjectCache:
         temporary.write_text("".join(f"{key} {sha}\n" for key, sha in kept.items()), "ascii")
         os.replace(temporary, self._index_log)
         with self._lock:
-            self._entries, self._index_offset = kept, 0
+            self._entries, self._index_offset, self._index_inode = kept, 0, -1
 
     def prune_if_due(self, now: float | None = None) -> PruneReport | None:
         """Prune when the interval has passed or this process may have overfilled the cache."""
