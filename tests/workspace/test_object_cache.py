@@ -123,12 +123,13 @@ def test_a_task_writing_in_place_never_reaches_the_cache(
     assert seen == [ORIGINAL] and object_gets == []
 
 
+@pytest.mark.parametrize("corrupt", [b"BEFORE", b"bef"], ids=["same size, wrong content", "truncated"])
 def test_a_corrupt_cache_entry_is_detected_and_fetched_again(
-    repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path, object_gets: list[str]
+    repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path, object_gets: list[str], corrupt: bytes
 ) -> None:
     attempt(repo, runtime, tmp_path, lambda root: None, read_only=True)
     (blob,) = [path for path in cache_blobs(tmp_path) if path.read_bytes() == b"before"]
-    blob.write_bytes(b"BEFORE")  # same size, wrong content
+    blob.write_bytes(corrupt)
     object_gets.clear()
 
     seen: list[dict[str, bytes]] = []

@@ -174,13 +174,17 @@ class LakeFSWorkspaceRuntime:
             return
         try:
             retain_unchanged(root, manifest, repository, cache)
-        except OSError as error:  # housekeeping: the attempt's outcome is already decided
+        except Exception as error:  # noqa: BLE001 - housekeeping: the attempt's outcome is decided
             logger.warning("object cache not updated", cache_dir=str(cache_dir), error=str(error))
 
     def prune_cache_if_due(self, cache_dir: Path | None) -> None:
         cache = self.object_cache(cache_dir)
-        if cache is not None:
+        if cache is None:
+            return
+        try:
             cache.prune_if_due()
+        except Exception as error:  # noqa: BLE001 - housekeeping, like the staging sweep
+            logger.warning("object cache prune failed", cache_dir=str(cache_dir), error=str(error))
 
     def detect_changes(
         self, root: Path, manifest: Manifest, projection: WorkspaceProjection
