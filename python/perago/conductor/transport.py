@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from perago.conductor.errors import ConductorTransportError
+from perago.http1 import ProtocolError, ResponseHead, parse_head
 
 MAX_HEAD_BYTES = 64 * 1024
 # Below glibc's 128 KiB mmap threshold: `recv(n)` allocates n bytes and shrinks them, and
 # a 256 KiB request cost an mmap/munmap pair and page faults per call (~20 µs of CPU here).
 _RECV_BYTES = 64 * 1024
 _HEAD_CACHE_SIZE = 256
-_NO_BODY_STATUSES = frozenset({204, 304})
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,16 +82,16 @@ class ResponseParser:
     `ConnectionError` for a malformed or truncated answer. After a response,
     `keep_alive` says whether the connection may carry another request and
     `leftover` whether bytes beyond the response arrived (the connection is then unusable).
+    The head is read by `perago.http1`, as the workspace's object client reads it.
     """
 
-    __slots__ = ("buffer", "received", "keep_alive", "_status", "_headers")
+    __slots__ = ("buffer", "received", "keep_alive", "_head")
 
     def __init__(self) -> None:
         self.buffer = b""
         self.received = False
         self.keep_alive = False
-        self._status = 0
-        self._headers: dict[bytes, bytes] | None = None
+        self._head: ResponseHead | None = None
 
     @property
     def leftover(self) -> bool:
@@ -101,75 +101,49 @@ class ResponseParser:
         if data:
             self.received = True
             self.buffer += data
-        while self._headers is None:
+        while self._head is None:
             if not self._parse_head():
                 return None
-            if 100 <= self._status < 200:
-                self._headers = None
-        body = self._parse_body()
+            if 100 <= self._head.status < 200:  # type: ignore[union-attr]
+                self._head = None
+        body = self._parse_body(self._head)
         if body is None:
             return None
         return self._finish(body)
 
     def feed_eof(self) -> HttpResponse:
         """The peer closed the connection: the response ends here, or it was cut short."""
-        if self._headers is None:
-            raise ConnectionError("connection closed before the HTTP response head was complete")
-        if self._framing() != "close":
-            raise ConnectionError("connection closed in the middle of the HTTP response body")
+        if self._head is None:
+            raise ProtocolError("connection closed before the HTTP response head was complete")
+        if self._head.framing() != "close":
+            raise ProtocolError("connection closed in the middle of the HTTP response body")
         body, self.buffer = self.buffer, b""
         self.keep_alive = False
         return self._finish(body)
 
     def _finish(self, body: bytes) -> HttpResponse:
-        headers = self._headers or {}
-        self._headers = None
-        return HttpResponse(self._status, body, headers.get(b"content-type", b"").decode("latin-1"))
+        head = self._head
+        assert head is not None
+        self._head = None
+        return HttpResponse(head.status, body, head.headers.get("content-type", ""))
 
     def _parse_head(self) -> bool:
         end = self.buffer.find(b"\r\n\r\n")
         if end < 0:
             if len(self.buffer) > MAX_HEAD_BYTES:
-                raise ConnectionError("HTTP response head is larger than 64 KiB")
+                raise ProtocolError("HTTP response head is larger than 64 KiB")
             return False
-        head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-            raise ConnectionError(f"malformed HTTP status line {lines[0][:80]!r}")
-        headers: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if sep:
-                key = name.strip().lower()
-                value = value.strip()
-                headers[key] = headers[key] + b", " + value if key in headers else value
-        connection = headers.get(b"connection", b"").lower()
-        version_11 = parts[0] != b"HTTP/1.0"
-        self.keep_alive = b"close" not in connection and (version_11 or b"keep-alive" in connection)
-        self._status = int(parts[1])
-        self._headers = headers
+        self._head = parse_head(self.buffer[:end])
+        self.buffer = self.buffer[end + 4 :]
+        self.keep_alive = self._head.keep_alive
         return True
 
-    def _framing(self) -> str:
-        headers = self._headers or {}
-        if self._status in _NO_BODY_STATUSES:
-            return "none"
-        if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-            return "chunked"
-        if b"content-length" in headers:
-            return "length"
-        return "close"
-
-    def _parse_body(self) -> bytes | None:
-        framing = self._framing()
+    def _parse_body(self, head: ResponseHead) -> bytes | None:
+        framing = head.framing()
         if framing == "none":
             return b""
         if framing == "length":
-            length = (self._headers or {})[b"content-length"]
-            if not length.isdigit():
-                raise ConnectionError(f"malformed Content-Length {length[:40]!r}")
-            size = int(length)
+            size = head.content_length
             if len(self.buffer) < size:
                 return None
             body, self.buffer = self.buffer[:size], self.buffer[size:]
@@ -185,13 +159,13 @@ class ResponseParser:
             end = buffer.find(b"\r\n", index)
             if end < 0:
                 if len(buffer) - index > MAX_HEAD_BYTES:
-                    raise ConnectionError("malformed chunked HTTP response body")
+                    raise ProtocolError("malformed chunked HTTP response body")
                 return None
             size_text = buffer[index:end].split(b";", 1)[0].strip()
             try:
                 size = int(size_text, 16)
             except ValueError:
-                raise ConnectionError(f"malformed chunk size {size_text[:40]!r}") from None
+                raise ProtocolError(f"malformed chunk size {size_text[:40]!r}") from None
             index = end + 2
             if size == 0:
                 while True:  # trailer lines up to the empty one
@@ -205,7 +179,7 @@ class ResponseParser:
             if len(buffer) < index + size + 2:
                 return None
             if buffer[index + size : index + size + 2] != b"\r\n":
-                raise ConnectionError("malformed chunked HTTP response body")
+                raise ProtocolError("malformed chunked HTTP response body")
             parts.append(buffer[index : index + size])
             index += size + 2
 

@@ -5,7 +5,8 @@ parse goes through the `email` package and a new socket file object (about 40% o
 client's CPU per 256 KiB object in the workspace bench). Handles what lakeFS and proxies in
 front of it send: Content-Length and chunked bodies, bodies ending at close, `Connection:
 close`, interim 1xx answers, HEAD/204/304 without a body. Header values are Latin-1, as in
-`http.client`.
+`http.client`. Heads are read by `perago.http1`, as the Conductor client reads them; the
+bodies here are streamed (`readinto`), where the Conductor client takes them whole.
 """
 
 from __future__ import annotations
@@ -13,13 +14,10 @@ from __future__ import annotations
 import socket
 from collections.abc import Mapping
 
+from perago.http1 import MAX_HEADERS, ProtocolError, ResponseHead, parse_head
+
 MAX_LINE_BYTES = 65536
-MAX_HEADERS = 200
 _READ_BUFFER_BYTES = 64 * 1024
-
-
-class ProtocolError(ConnectionError):
-    """The peer broke HTTP/1.1 framing or closed the connection mid-message."""
 
 
 class StaleConnection(ProtocolError):
@@ -45,66 +43,48 @@ class Connection:
 
     def read_response(self, method: str) -> Response:
         while True:
-            status_line = self.reader.readline(MAX_LINE_BYTES + 1)
-            if not status_line:
-                raise StaleConnection("the server closed the connection without answering")
-            version, _, rest = status_line.decode("latin-1").rstrip("\r\n").partition(" ")
-            code, _, reason = rest.partition(" ")
-            if not version.startswith("HTTP/1.") or not code.isdigit():
-                raise ProtocolError(f"malformed status line {status_line[:80]!r}")
-            headers = self._read_headers()
-            status = int(code)
-            if 100 <= status < 200:
+            head = parse_head(self._read_head_block())
+            if 100 <= head.status < 200:
                 continue  # interim answer (100 Continue, 103 Early Hints): the real one follows
-            return Response(self, status, reason, headers, method, version)
+            return Response(self, head, method)
 
-    def _read_headers(self) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        for _ in range(MAX_HEADERS):
+    def _read_head_block(self) -> bytes:
+        """The status line and header lines, up to (not including) the blank line."""
+        status_line = self.reader.readline(MAX_LINE_BYTES + 1)
+        if not status_line:
+            raise StaleConnection("the server closed the connection without answering")
+        lines = [status_line.rstrip(b"\r\n")]
+        for _ in range(MAX_HEADERS + 1):
             line = self.reader.readline(MAX_LINE_BYTES + 1)
             if line in (b"\r\n", b"\n"):
-                return headers
+                return b"\r\n".join(lines)
             if not line:
                 raise ProtocolError("connection closed inside the response headers")
             if len(line) > MAX_LINE_BYTES:
                 raise ProtocolError("response header line too long")
-            name, colon, value = line.decode("latin-1").partition(":")
-            if not colon:
-                raise ProtocolError(f"malformed response header {line[:80]!r}")
-            key = name.strip().lower()
-            value = value.strip()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+            lines.append(line.rstrip(b"\r\n"))
         raise ProtocolError(f"more than {MAX_HEADERS} response headers")
 
 
 class Response:
     """A response whose body is read with `readinto` or `read`; `complete` once all of it was."""
 
-    def __init__(
-        self, connection: Connection, status: int, reason: str, headers: dict[str, str], method: str,
-        version: str,
-    ) -> None:
-        self.status = status
-        self.reason = reason
-        self.headers = headers
+    def __init__(self, connection: Connection, head: ResponseHead, method: str) -> None:
+        self.status = head.status
+        self.reason = head.reason
+        self.headers = head.headers
         self._reader = connection.reader
-        tokens = {token.strip() for token in headers.get("connection", "").lower().split(",")}
-        self.will_close = "close" in tokens or (version == "HTTP/1.0" and "keep-alive" not in tokens)
-        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        self.will_close = not head.keep_alive
+        framing = head.framing(method)
+        self._chunked = framing == "chunked"
         self._chunk_left = 0
         self._remaining: int | None = None
-        self.complete = False
-        if method == "HEAD" or status in (204, 304):
-            self.complete = True
-        elif not self._chunked:
-            length = headers.get("content-length")
-            if length is not None:
-                if not length.isdigit():
-                    raise ProtocolError(f"malformed Content-Length {length!r}")
-                self._remaining = int(length)
-                self.complete = self._remaining == 0
-            else:
-                self.will_close = True  # the body ends when the server closes
+        self.complete = framing == "none"
+        if framing == "length":
+            self._remaining = head.content_length
+            self.complete = self._remaining == 0
+        elif framing == "close":
+            self.will_close = True  # the body ends when the server closes
 
     def getheader(self, name: str) -> str | None:
         return self.headers.get(name.lower())
