@@ -23,7 +23,7 @@ from typing import Any
 from loguru import logger
 
 from perago import _core
-from perago.attempt import AttemptRunner, WorkspaceRuntime, conductor_attempt_fence
+from perago.attempt import AttemptRunner, WorkspaceRuntime
 from perago.conductor import conductor_worker_id
 from perago.config import RuntimeConfig, load_runtime_config
 from perago.fence_rpc import decode_reply, encode_request
@@ -116,19 +116,9 @@ def serve_slot(
 
 
 def _workspace_runtime(task: TaskDefinition, config: RuntimeConfig, executor: Executor) -> WorkspaceRuntime:
-    from perago.errors import RuntimeConfigError
-    from perago.workspace import LakeFSWorkspaceAttempts, LakeFSWorkspaceRuntime, core_attempt_directory
+    from perago.workspace import workspace_attempts_from_config
 
-    if config.lakefs is None:
-        raise RuntimeConfigError("LakeFS config is required for workspace tasks")
-    assert task.workspace is not None
-    budget = None if task.workspace.read_only else task.controls.publish_budget
-    return LakeFSWorkspaceAttempts(
-        LakeFSWorkspaceRuntime.from_config(config.lakefs, publish_budget=budget),
-        task.workspace,
-        attempt_directory=core_attempt_directory(config.workspace_root),
-        fence=conductor_attempt_fence(executor.reload_task),
-    )
+    return workspace_attempts_from_config(task, config, executor.reload_task)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from pydantic.errors import PydanticInvalidForJsonSchema
 
 from perago import _core
-from perago.attempt import AttemptRunner, WorkspaceRuntime, conductor_attempt_fence
+from perago.attempt import AttemptRunner, WorkspaceRuntime
 from perago.conductor import ConductorClient, client_from_config, conductor_worker_id
 from perago.config import RuntimeConfig, load_runtime_config, parse_execution_mode
 from perago.errors import RuntimeConfigError, TaskDefinitionError
@@ -194,17 +194,9 @@ def run_thread_mode(plan: StartPlan, *, threads: int) -> int:
 
 def _workspace_runtime(plan: StartPlan, client: ConductorClient) -> WorkspaceRuntime:
     """LakeFS download/publication for a workspace task, fenced through `client` (thread mode)."""
-    from perago.workspace import LakeFSWorkspaceAttempts, LakeFSWorkspaceRuntime, core_attempt_directory
+    from perago.workspace import workspace_attempts_from_config
 
-    task, config = plan.task, plan.config
-    assert task.workspace is not None and config.lakefs is not None  # checked by check_start
-    budget = None if task.workspace.read_only else task.controls.publish_budget
-    return LakeFSWorkspaceAttempts(
-        LakeFSWorkspaceRuntime.from_config(config.lakefs, publish_budget=budget),
-        task.workspace,
-        attempt_directory=core_attempt_directory(config.workspace_root),
-        fence=conductor_attempt_fence(client.get_task),
-    )
+    return workspace_attempts_from_config(plan.task, plan.config, client.get_task)
 
 
 __all__ = ["StartCheckFailed", "StartPlan", "check_start", "run", "start"]

@@ -98,3 +98,30 @@ def test_stale_attempt_is_a_retryable_failure_and_publishes_nothing(
     result = runner(runtime, tmp_path, stale=True).run(conductor_task(repo, "late")).result
     assert result.status == "FAILED"
     assert repo.head().id == repo.initial
+
+
+def test_workers_build_the_runtime_from_the_configuration(tmp_path: Path) -> None:
+    """Executors and thread-mode runners share one constructor: LAKECTL_* settings, the
+    workspace root for attempt directories, and the object cache pruned on the GC TTL."""
+    from perago.config import load_runtime_config
+    from perago.workspace import workspace_attempts_from_config
+
+    config = load_runtime_config(
+        "tests.workspace.test_runner_seam",
+        process_env={
+            "PERAGO_WORKSPACE_ROOT": str(tmp_path / "root"),
+            "PERAGO_WORKSPACE_GC_TTL": "2h",
+            "LAKECTL_SERVER_ENDPOINT_URL": "http://lakefs.example:8000",
+            "LAKECTL_CREDENTIALS_ACCESS_KEY_ID": "AKIA",
+            "LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY": "secret-value",
+        },
+        probe_roots=False,
+    )
+    attempts = workspace_attempts_from_config(
+        render.__perago_task__,  # type: ignore[attr-defined]
+        config,
+        lambda task_id: {},
+    )
+    assert attempts.runtime.cache_max_age_seconds == 7200
+    assert attempts.runtime.client.endpoint.startswith("http://lakefs.example:8000")
+    assert attempts.spec.prefix == "data"  # WorkspaceSpec normalises the declared "/data"

@@ -11,6 +11,7 @@ from perago.workspace.attempt import (
     WorkspaceIoMetrics,
     core_attempt_directory,
     run_workspace_attempt,
+    workspace_attempts_from_config,
 )
 from perago.workspace.errors import (
     ForeignCommitError,
@@ -35,4 +36,5 @@ __all__ = [
     "core_attempt_directory",
     "run_workspace_attempt",
     "sweep_stale_staging_branches",
+    "workspace_attempts_from_config",
 ]

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -40,6 +40,10 @@ from perago.workspace.object_cache import OBJECT_CACHE_DIR_NAME
 from perago.workspace.runtime import LakeFSWorkspaceRuntime
 from perago.workspace.staging import StagedWorkspace
 from perago.workspace_spec import WorkspaceSpec
+
+if TYPE_CHECKING:
+    from perago.config import RuntimeConfig
+    from perago.task import TaskDefinition
 
 TaskBody = Callable[[Path], Any]
 """Runs the task function on the attempt workspace; returns its validated, JSON-ready result."""
@@ -275,3 +279,28 @@ def core_attempt_directory(root: Path) -> Callable[[Any], AbstractContextManager
                 )
 
     return attempt_directory
+
+
+def workspace_attempts_from_config(
+    task: TaskDefinition, config: RuntimeConfig, get_task: Callable[[str], Mapping[str, Any]]
+) -> LakeFSWorkspaceAttempts:
+    """What a worker (executor or thread-mode runner) runs a workspace task's attempts with:
+    the LAKECTL_* runtime (its object cache pruned on the workspace GC TTL), attempt
+    directories under the workspace root, and the attempt fence reloading through `get_task`
+    (the broker's fence RPC in process mode, Conductor directly in thread mode)."""
+    from perago.attempt import conductor_attempt_fence
+    from perago.errors import RuntimeConfigError
+
+    if config.lakefs is None:
+        raise RuntimeConfigError("LakeFS config is required for workspace tasks")
+    assert task.workspace is not None
+    budget = None if task.workspace.read_only else task.controls.publish_budget
+    runtime = LakeFSWorkspaceRuntime.from_config(
+        config.lakefs, publish_budget=budget, cache_max_age_seconds=config.workspace_gc_ttl.total_seconds()
+    )
+    return LakeFSWorkspaceAttempts(
+        runtime,
+        task.workspace,
+        attempt_directory=core_attempt_directory(config.workspace_root),
+        fence=conductor_attempt_fence(get_task),
+    )

@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 
@@ -88,15 +89,16 @@ class LakeFSWorkspaceRuntime:
 
     @classmethod
     def from_config(
-        cls, config: LakeFSConfig, *, publish_budget: PublishBudget | None = None, concurrency: int = DEFAULT_CONCURRENCY
+        cls, config: LakeFSConfig, *, publish_budget: PublishBudget | None = None, **options: Any
     ) -> LakeFSWorkspaceRuntime:
-        """One runtime per executor process (or per thread-mode worker) from the LAKECTL_* settings."""
+        """One runtime per executor process (or per thread-mode worker) from the LAKECTL_*
+        settings; `options` are the constructor's keyword arguments."""
         client = LakeFSClient(
             config.endpoint_url,
             config.access_key_id,
             config.secret_access_key.get_secret_value(),
         )
-        return cls(client, publish_budget=publish_budget, concurrency=concurrency)
+        return cls(client, publish_budget=publish_budget, **options)
 
     # -- server and input -----------------------------------------------------------
 
