@@ -32,7 +32,7 @@ from loguru import logger
 from pydantic_core import from_json
 
 from perago.errors import StaleAttemptError, TaskInputError
-from perago.metrics import MetricRecorder, TaskAttemptMetricContext
+from perago.metrics import MetricRecorder, RuntimeMetricContext, TaskAttemptMetricContext
 from perago.models import WorkspaceInput
 from perago.result import RuntimeTaskResult, completed, failed, result_for_exception, task_result_json
 from perago.runtime_logging import log_task_record
@@ -194,6 +194,15 @@ class AttemptRunner:
         self._contract = definition.contract
         self._workspace_runtime = workspace_runtime
         self._metrics = metrics
+        spec = definition.metrics
+        self._attempt_duration: Callable[[float], None] | None = None
+        if metrics is not None and spec is not None and spec.attempts:
+            context = RuntimeMetricContext(task_name=definition.name)
+
+            def record_duration(seconds: float) -> None:
+                metrics.runtime_histogram("task_attempt_duration_seconds", seconds, context=context)
+
+            self._attempt_duration = record_duration
 
     def run_json(self, task_json: bytes, execution_id: str, conductor_worker_id: str) -> bytes:
         """Bytes in, bytes out: Conductor task JSON → TaskResult JSON (the executor's hot path).
@@ -233,7 +242,10 @@ class AttemptRunner:
             result = self._run_phases(Attempt(snapshot, execution_id, self.worker_id))
         except Exception as exc:
             result = result_for_exception(exc, max_length=self.failure_reason_max_length, task_id=task_id)
-        duration = round(time.perf_counter() - started, 6)
+        elapsed = time.perf_counter() - started
+        if self._attempt_duration is not None:
+            self._attempt_duration(elapsed)
+        duration = round(elapsed, 6)
         if result.status == "COMPLETED":
             log_task_record("INFO", "task attempt finished", {"status": result.status, "duration_seconds": duration, **ids})
         else:

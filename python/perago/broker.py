@@ -26,6 +26,10 @@ posts actions to it and wakes the dispatcher's wait (leases are kept on their ow
   then every executor gets a Stop frame and the supervisor a Drained frame; with
   `PERAGO_SHUTDOWN_FORCE_KILL_AFTER`, tasks still running shortly before the supervisor's
   force kill are reported FAILED (naming the deadline) so Conductor retries them at once.
+
+For a task whose `MetricSpec.worker_capacity` is on, the gauge `runtime.busy_slots` follows
+the leased-slot count (set once per loop pass when it changed); its recorder is shut down,
+flushing the last value, when the loop ends.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from queue import SimpleQueue
 
 from loguru import logger
@@ -68,8 +73,11 @@ class Broker:
         failure_reason_max_length: int,
         drain_deadline_seconds: float | None = None,
         poll_error_backoff: Backoff = POLL_ERROR_BACKOFF,
+        busy_slots: Callable[[int], None] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.busy_slots = busy_slots  # the `runtime.busy_slots` gauge, when the task asks for it
+        self.busy_slots_recorded: int | None = None
         self.client = client
         self.task_type = task_type
         self.failure_reason_max_length = failure_reason_max_length
@@ -146,6 +154,16 @@ class Broker:
                 self.inbox.get()()
             self._assign_pending()
             self._publish_capacity()
+            if self.busy_slots is not None:
+                self._record_busy_slots()
+
+    def _record_busy_slots(self) -> None:
+        """Leased slots after this pass's leases, releases and executor exits (on change only)."""
+        leased = self.dispatcher.leases
+        if leased != self.busy_slots_recorded:
+            self.busy_slots_recorded = leased
+            assert self.busy_slots is not None
+            self.busy_slots(leased)
 
     def _wait_timeout(self) -> float | None:
         """Until the next thing the loop must do on its own: a Conductor call's timer or
@@ -373,18 +391,31 @@ def main(argv: list[str] | None = None) -> int:
     log_process_started("broker", worker_id=worker_id, module_target=module_target, log_file=log_file)
     client = client_from_config(config.conductor, worker_id=conductor_worker_id(config.worker_id_prefix))
     deadline = config.shutdown_force_kill_after
+    metrics = None
+    busy_slots: Callable[[int], None] | None = None
+    if task.metrics is not None and task.metrics.worker_capacity:
+        from perago.metrics_otlp import worker_recorder
+
+        metrics = worker_recorder(config.metrics, task.name)
+        busy_slots = partial(metrics.runtime_gauge, "busy_slots", context=metrics.capacity_context)
+
     broker = Broker(
         dispatcher,
         client,
         task.name,
         failure_reason_max_length=config.failure_reason_max_length,
         drain_deadline_seconds=None if deadline is None else deadline.total_seconds(),
+        busy_slots=busy_slots,
     )
     signal.signal(signal.SIGTERM, broker.on_signal)
     signal.signal(signal.SIGINT, broker.on_signal)
     # A signal may land on a helper thread; this fd still ends the dispatcher's wait.
     signal.set_wakeup_fd(dispatcher.wakeup_fd, warn_on_full_buffer=False)
-    return broker.run()
+    try:
+        return broker.run()
+    finally:
+        if metrics is not None:
+            metrics.shutdown()
 
 
 if __name__ == "__main__":

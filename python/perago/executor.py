@@ -10,6 +10,8 @@ current task finishes and is reported, then the process exits; a Stop frame ends
 between tasks. Boot problems (configuration, import) exit 1 with the traceback on
 stderr, which the supervisor reports. A `BaseException` from task code (e.g.
 `SystemExit`) ends the process; the broker then fails that task to Conductor.
+A metrics-enabled task gets an OTLP recorder (attempt duration, workspace I/O, the task's
+own samples), shut down — flushing what is left — when the loop ends.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import importlib
 import signal
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -27,9 +29,13 @@ from perago.attempt import AttemptRunner, WorkspaceRuntime
 from perago.conductor import conductor_worker_id
 from perago.config import RuntimeConfig, load_runtime_config
 from perago.fence_rpc import decode_reply, encode_request
+from perago.metrics import MetricRecorder
 from perago.runtime_logging import configure_process_logging, log_process_started
 from perago.task import TaskDefinition, load_module_task
 from perago.worker_identity import resolve_worker_id
+
+if TYPE_CHECKING:
+    from perago.metrics_otlp import OtlpMetricRecorder
 
 FENCE_TIMEOUT_SECONDS = 120.0
 
@@ -104,21 +110,37 @@ def serve_slot(
     log_file = configure_process_logging(config, module_target=module_target, worker_id=worker_id)
     log_process_started("executor", worker_id=worker_id, module_target=module_target, log_file=log_file)
     executor = Executor(channel, conductor_worker_id(config.worker_id_prefix))
-    executor.attempts = AttemptRunner(
-        task,
-        worker_id=worker_id,
-        failure_reason_max_length=config.failure_reason_max_length,
-        workspace_runtime=_workspace_runtime(task, config, executor) if task.has_workspace else None,
-    )
-    signal.signal(signal.SIGTERM, executor.request_stop)
-    signal.signal(signal.SIGINT, executor.request_stop)
-    return executor.serve()
+    metrics = _metrics_recorder(task, config)
+    try:
+        executor.attempts = AttemptRunner(
+            task,
+            worker_id=worker_id,
+            failure_reason_max_length=config.failure_reason_max_length,
+            workspace_runtime=_workspace_runtime(task, config, executor, metrics) if task.has_workspace else None,
+            metrics=metrics,
+        )
+        signal.signal(signal.SIGTERM, executor.request_stop)
+        signal.signal(signal.SIGINT, executor.request_stop)
+        return executor.serve()
+    finally:
+        if metrics is not None:
+            metrics.shutdown()
 
 
-def _workspace_runtime(task: TaskDefinition, config: RuntimeConfig, executor: Executor) -> WorkspaceRuntime:
+def _metrics_recorder(task: TaskDefinition, config: RuntimeConfig) -> OtlpMetricRecorder | None:
+    if task.metrics is None:
+        return None
+    from perago.metrics_otlp import worker_recorder
+
+    return worker_recorder(config.metrics, task.name)
+
+
+def _workspace_runtime(
+    task: TaskDefinition, config: RuntimeConfig, executor: Executor, metrics: MetricRecorder | None
+) -> WorkspaceRuntime:
     from perago.workspace import workspace_attempts_from_config
 
-    return workspace_attempts_from_config(task, config, executor.reload_task)
+    return workspace_attempts_from_config(task, config, executor.reload_task, metrics)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,7 @@ run before anything is spawned or polled: configuration, Conductor configured, t
 module, LakeFS/metrics configuration the task needs, TaskDef validation, and a TaskDef
 registered in Conductor under the task's name (decided by HTTP status, never by error
 text — W21). `StartCheckFailed` carries the one-line message the CLI prints after
-`error: `; unexpected failures name their type and say which step failed (W19). What this
-build cannot run yet (metrics-enabled tasks: no metrics recorder is wired in) is refused
-here too, before anything starts.
+`error: `; unexpected failures name their type and say which step failed (W19).
 """
 
 from __future__ import annotations
@@ -15,7 +13,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -35,11 +35,10 @@ from perago.task import TaskDefinition, load_module_task
 from perago.taskdef import build_taskdef, config_dict_warning, read_only_budget_warning, reject_root_models
 from perago.worker_identity import broker_worker_id, child_environment
 
-_REPORTED_AS_IS = (TaskDefinitionError, RuntimeConfigError, ValidationError, PydanticInvalidForJsonSchema)
+if TYPE_CHECKING:
+    from perago.metrics_otlp import OtlpMetricRecorder
 
-METRICS_RUNTIME_MISSING = (
-    "metrics-enabled tasks cannot run yet: this perago build has no metrics recorder wired into perago start"
-)
+_REPORTED_AS_IS = (TaskDefinitionError, RuntimeConfigError, ValidationError, PydanticInvalidForJsonSchema)
 
 
 def _log_warning(text: str) -> None:
@@ -101,8 +100,6 @@ def check_start(
             raise RuntimeConfigError(
                 f"Conductor TaskDef '{task.name}' is not registered; run perago extract and register it before start"
             )
-        step = "check runtime support"
-        _require_runtime_support(task)
     except _REPORTED_AS_IS as exc:
         raise StartCheckFailed(str(exc)) from exc
     except Exception as exc:
@@ -110,12 +107,6 @@ def check_start(
         detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         raise StartCheckFailed(f"failed to {step}: {detail}") from exc
     return StartPlan(module_target, config, task, mode)
-
-
-def _require_runtime_support(task: TaskDefinition) -> None:
-    """Refuse, before anything runs, what this build cannot run yet (instead of failing every task)."""
-    if task.metrics is not None:
-        raise RuntimeConfigError(METRICS_RUNTIME_MISSING)
 
 
 def _warn_if(text: str | None, warn: Callable[[str], None]) -> None:
@@ -164,39 +155,69 @@ def run_thread_mode(plan: StartPlan, *, threads: int) -> int:
         log_process_started("runner", worker_id=worker_id, module_target=plan.module_target, log_file=log_file)
         assert config.conductor is not None  # checked by check_start
         client = client_from_config(config.conductor, worker_id=conductor_worker_id(prefix))
-        attempts = AttemptRunner(
-            plan.task,
-            worker_id=worker_id,
-            failure_reason_max_length=config.failure_reason_max_length,
-            workspace_runtime=_workspace_runtime(plan, client) if plan.task.has_workspace else None,
-        )
-        deadline = config.shutdown_force_kill_after
-        runner = ThreadRunner(
-            attempts,
-            client,
-            threads=threads,
-            drain_deadline_seconds=None if deadline is None else deadline.total_seconds(),
-        )
-        gc = WorkspaceGcThread(
-            root,
-            worker_id=worker_id,
-            ttl_seconds=config.workspace_gc_ttl.total_seconds(),
-            interval_seconds=config.workspace_gc_interval.total_seconds(),
-        ).start()
+        metrics = _metrics_recorder(plan)
         try:
-            return runner.run()
+            return _run_threads(plan, client, worker_id, threads, metrics)
         finally:
-            gc.stop()
-            sweep_abandoned(root, when="after shutdown")
+            if metrics is not None:
+                metrics.shutdown()
     finally:
         lock.release()
 
 
-def _workspace_runtime(plan: StartPlan, client: ConductorClient) -> WorkspaceRuntime:
+def _run_threads(
+    plan: StartPlan, client: ConductorClient, worker_id: str, threads: int, metrics: OtlpMetricRecorder | None
+) -> int:
+    config = plan.config
+    task = plan.task
+    attempts = AttemptRunner(
+        task,
+        worker_id=worker_id,
+        failure_reason_max_length=config.failure_reason_max_length,
+        workspace_runtime=_workspace_runtime(plan, client, metrics) if task.has_workspace else None,
+        metrics=metrics,
+    )
+    busy_slots = None
+    if metrics is not None and task.metrics is not None and task.metrics.worker_capacity:
+        busy_slots = partial(metrics.runtime_gauge, "busy_slots", context=metrics.capacity_context)
+    deadline = config.shutdown_force_kill_after
+    runner = ThreadRunner(
+        attempts,
+        client,
+        threads=threads,
+        drain_deadline_seconds=None if deadline is None else deadline.total_seconds(),
+        busy_slots=busy_slots,
+    )
+    root = config.workspace_root
+    gc = WorkspaceGcThread(
+        root,
+        worker_id=worker_id,
+        ttl_seconds=config.workspace_gc_ttl.total_seconds(),
+        interval_seconds=config.workspace_gc_interval.total_seconds(),
+    ).start()
+    try:
+        return runner.run()
+    finally:
+        gc.stop()
+        sweep_abandoned(root, when="after shutdown")
+
+
+def _metrics_recorder(plan: StartPlan) -> OtlpMetricRecorder | None:
+    """The OTLP recorder of a metrics-enabled task (imported only then: OpenTelemetry is slow to import)."""
+    if plan.task.metrics is None:
+        return None
+    from perago.metrics_otlp import worker_recorder
+
+    return worker_recorder(plan.config.metrics, plan.task.name)
+
+
+def _workspace_runtime(
+    plan: StartPlan, client: ConductorClient, metrics: OtlpMetricRecorder | None
+) -> WorkspaceRuntime:
     """LakeFS download/publication for a workspace task, fenced through `client` (thread mode)."""
     from perago.workspace import workspace_attempts_from_config
 
-    return workspace_attempts_from_config(plan.task, plan.config, client.get_task)
+    return workspace_attempts_from_config(plan.task, plan.config, client.get_task, metrics)
 
 
 __all__ = ["StartCheckFailed", "StartPlan", "check_start", "run", "start"]

@@ -15,6 +15,10 @@ when it passes is reported FAILED (naming the deadline) so Conductor can retry i
 without waiting for its response timeout, and the runner returns; a second signal
 applies the deadline at once. Signal handlers only record the signal and wake the
 main thread through a pipe (runtime.md W33).
+
+With a `busy_slots` callback (the `runtime.busy_slots` gauge of a task whose
+`MetricSpec.worker_capacity` is on), the number of task threads running an attempt chain
+is reported whenever it changes.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import select
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +68,7 @@ class ThreadRunner:
         lease_keeper: LeaseKeeper | None = None,
         poll_error_backoff: Backoff = POLL_ERROR_BACKOFF,
         poll_auth_backoff: Backoff = POLL_AUTH_BACKOFF,
+        busy_slots: Callable[[int], None] | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError("thread count must be at least 1")
@@ -76,6 +82,8 @@ class ThreadRunner:
         self._poll_auth_backoff = poll_auth_backoff
         self._cond = threading.Condition()
         self._free = threads
+        self._running = 0  # task threads inside an attempt chain
+        self._busy_slots = busy_slots  # the `runtime.busy_slots` gauge, when the task asks for it
         self._in_flight: dict[str, _InFlight] = {}
         self._stopping = threading.Event()
         self._poller_done = threading.Event()
@@ -94,6 +102,8 @@ class ThreadRunner:
             install_signal_handlers = threading.current_thread() is threading.main_thread()
         previous = self._install_signal_handlers() if install_signal_handlers else {}
         self._leases.start()
+        if self._busy_slots is not None:
+            self._busy_slots(0)
         workers = [
             threading.Thread(target=self._task_thread, name=f"perago-task-{index:04d}", daemon=True)
             for index in range(1, self.threads + 1)
@@ -241,16 +251,28 @@ class ThreadRunner:
             task = self._queue.get()
             if task is _STOP:
                 return
+            if self._busy_slots is not None:
+                self._count_running(+1)
             try:
                 self._run_chain(task)
             except Exception:  # keep the thread: its capacity is counted on
                 logger.exception("task thread failed outside an attempt", task_id=task.get("taskId"))
             finally:
+                if self._busy_slots is not None:
+                    self._count_running(-1)
                 with self._cond:
                     self._free += 1
                     self._cond.notify_all()
                 if self._stopping.is_set():
                     self._wake()
+
+    def _count_running(self, change: int) -> None:
+        """Move the running-thread count and set the gauge under the same lock, so the
+        exported value never goes back to an older count."""
+        assert self._busy_slots is not None
+        with self._cond:
+            self._running += change
+            self._busy_slots(self._running)
 
     def _run_chain(self, task: dict[str, Any] | None) -> None:
         """Run `task` and every task update-v2 hands back after it, on this thread."""

@@ -282,12 +282,16 @@ def core_attempt_directory(root: Path) -> Callable[[Any], AbstractContextManager
 
 
 def workspace_attempts_from_config(
-    task: TaskDefinition, config: RuntimeConfig, get_task: Callable[[str], Mapping[str, Any]]
+    task: TaskDefinition,
+    config: RuntimeConfig,
+    get_task: Callable[[str], Mapping[str, Any]],
+    metrics: MetricRecorder | None = None,
 ) -> LakeFSWorkspaceAttempts:
     """What a worker (executor or thread-mode runner) runs a workspace task's attempts with:
     the LAKECTL_* runtime (its object cache pruned on the workspace GC TTL), attempt
-    directories under the workspace root, and the attempt fence reloading through `get_task`
-    (the broker's fence RPC in process mode, Conductor directly in thread mode)."""
+    directories under the workspace root, the attempt fence reloading through `get_task`
+    (the broker's fence RPC in process mode, Conductor directly in thread mode), and
+    workspace I/O samples on `metrics` when the task's `MetricSpec.workspace_io` asks."""
     from perago.attempt import conductor_attempt_fence
     from perago.errors import RuntimeConfigError
 
@@ -303,4 +307,11 @@ def workspace_attempts_from_config(
         task.workspace,
         attempt_directory=core_attempt_directory(config.workspace_root),
         fence=conductor_attempt_fence(get_task),
+        io_metrics=_io_metrics(task, metrics),
     )
+
+
+def _io_metrics(task: TaskDefinition, metrics: MetricRecorder | None) -> WorkspaceIoMetrics | None:
+    if metrics is None or task.metrics is None or not task.metrics.workspace_io:
+        return None
+    return WorkspaceIoMetrics(metrics, RuntimeMetricContext(task_name=task.name))
