@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import lakefs_sdk
 import pytest
 from loguru import logger
 
@@ -17,6 +18,7 @@ from perago.launch import StartCheckFailed, check_start
 from perago.metrics import RuntimeMetricContext, TaskAttemptMetricContext
 from perago.metrics_otlp import OtlpMetricRecorder
 from perago.testing.conductor import ConductorEmulator
+from perago.testing.lakefs import LakeFSEmulator
 
 from .conductor_admin import ConductorAdmin
 from .otlp_receiver import OtlpReceiver
@@ -101,6 +103,50 @@ def test_perago_start_exports_task_and_runtime_metrics(mode: str, receiver: Otlp
     assert all(p.attributes == {"task_name": "runtime.measured", "perago_instance_id": "pod-1"} for p in busy)
     assert busy[-1].value == 0  # flushed at shutdown, after every slot was released
     assert "task_id" in _dropped_label_keys(tmp_path / "logs")
+
+
+def test_a_workspace_task_exports_workspace_io_per_operation(receiver: OtlpReceiver, tmp_path: Path) -> None:
+    with LakeFSEmulator() as lakefs, ConductorEmulator() as conductor:
+        sdk = lakefs_sdk.ApiClient(
+            lakefs_sdk.Configuration(host=lakefs.api_url, username=lakefs.access_key_id, password=lakefs.secret_access_key)
+        )
+        lakefs_sdk.RepositoriesApi(sdk).create_repository(
+            lakefs_sdk.RepositoryCreation(name="notes-repo", storage_namespace="local://notes-repo", default_branch="main")
+        )
+        initial = lakefs_sdk.BranchesApi(sdk).get_branch("notes-repo", "main").commit_id
+        admin = ConductorAdmin(conductor.url)
+        flow = admin.setup_single_task_workflow("runtime.measured_notes")
+        workspace = {"repository": "notes-repo", "branch": "main", "refType": "commit", "ref": initial}
+        workflow_id = admin.start(flow, {"name": "hello", "text": "hi there"}, workspace=workspace)
+        worker = start_worker(
+            conductor.url,
+            tmp_path,
+            "runtime.workers.measured_notes",
+            mode="process",
+            processes=1,
+            LAKECTL_SERVER_ENDPOINT_URL=lakefs.url,
+            LAKECTL_CREDENTIALS_ACCESS_KEY_ID=lakefs.access_key_id,
+            LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY=lakefs.secret_access_key,
+            OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=receiver.endpoint,
+            OTEL_EXPORTER_OTLP_METRICS_COMPRESSION="gzip",
+        )
+        try:
+            (workflow,) = admin.wait_for_workflows([workflow_id], timeout=60)
+        finally:
+            exit_code, stderr = stop_worker(worker, signal.SIGTERM)
+    assert exit_code == 0, stderr
+    assert workflow["status"] == "COMPLETED", workflow.get("reasonForIncompletion")
+    # the default export interval (60 s) never elapsed: all of this came from the shutdown flush
+    assert receiver.encodings == {"gzip"}
+    timed = {p.attributes["operation"] for p in receiver.named("runtime.workspace_io_duration_seconds")}
+    assert timed == {"download", "upload", "publish"}
+    sized = {p.attributes["operation"]: p for p in receiver.named("runtime.workspace_io_bytes")}
+    assert set(sized) == {"download", "upload"}
+    assert all(p.attributes["task_name"] == "runtime.measured_notes" for p in sized.values())
+    (written,) = receiver.named("app.bytes_written")
+    assert written.value == len("hi there")
+    assert receiver.named("runtime.task_attempt_duration_seconds")
+    assert not receiver.named("runtime.busy_slots")  # worker_capacity=False
 
 
 @pytest.mark.parametrize(
