@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import lakefs_sdk
 import pytest
 from loguru import logger
 
@@ -21,6 +20,7 @@ from perago.testing.conductor import ConductorEmulator
 from perago.testing.lakefs import LakeFSEmulator
 
 from .conductor_admin import ConductorAdmin
+from .notes_repository import create_notes_repository
 from .otlp_receiver import OtlpReceiver
 from .worker_process import start_worker, stop_worker
 
@@ -107,16 +107,9 @@ def test_perago_start_exports_task_and_runtime_metrics(mode: str, receiver: Otlp
 
 def test_a_workspace_task_exports_workspace_io_per_operation(receiver: OtlpReceiver, tmp_path: Path) -> None:
     with LakeFSEmulator() as lakefs, ConductorEmulator() as conductor:
-        sdk = lakefs_sdk.ApiClient(
-            lakefs_sdk.Configuration(host=lakefs.api_url, username=lakefs.access_key_id, password=lakefs.secret_access_key)
-        )
-        lakefs_sdk.RepositoriesApi(sdk).create_repository(
-            lakefs_sdk.RepositoryCreation(name="notes-repo", storage_namespace="local://notes-repo", default_branch="main")
-        )
-        initial = lakefs_sdk.BranchesApi(sdk).get_branch("notes-repo", "main").commit_id
+        _, workspace = create_notes_repository(lakefs)
         admin = ConductorAdmin(conductor.url)
         flow = admin.setup_single_task_workflow("runtime.measured_notes")
-        workspace = {"repository": "notes-repo", "branch": "main", "refType": "commit", "ref": initial}
         workflow_id = admin.start(flow, {"name": "hello", "text": "hi there"}, workspace=workspace)
         worker = start_worker(
             conductor.url,

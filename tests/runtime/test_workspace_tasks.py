@@ -20,6 +20,7 @@ from perago.testing.conductor import ConductorEmulator
 from perago.testing.lakefs import LakeFSEmulator
 
 from .conductor_admin import ConductorAdmin
+from .notes_repository import create_notes_repository
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 
@@ -27,16 +28,9 @@ TESTS_DIR = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("mode", ["thread", "process"])
 def test_a_workspace_task_publishes_its_change_and_reports_the_new_ref(tmp_path: Path, mode: str) -> None:
     with LakeFSEmulator() as lakefs, ConductorEmulator() as conductor:
-        sdk = lakefs_sdk.ApiClient(
-            lakefs_sdk.Configuration(host=lakefs.api_url, username=lakefs.access_key_id, password=lakefs.secret_access_key)
-        )
-        lakefs_sdk.RepositoriesApi(sdk).create_repository(
-            lakefs_sdk.RepositoryCreation(name="notes-repo", storage_namespace="local://notes-repo", default_branch="main")
-        )
-        initial = lakefs_sdk.BranchesApi(sdk).get_branch("notes-repo", "main").commit_id
+        sdk, workspace = create_notes_repository(lakefs)
         admin = ConductorAdmin(conductor.url)
         flow = admin.setup_single_task_workflow("runtime.notes")
-        workspace = {"repository": "notes-repo", "branch": "main", "refType": "commit", "ref": initial}
         workflow_id = admin.start(flow, {"name": "hello", "text": "hi there"}, workspace=workspace)
         environment = {
             **os.environ,
@@ -62,7 +56,7 @@ def test_a_workspace_task_publishes_its_change_and_reports_the_new_ref(tmp_path:
         assert worker.returncode == 0, stderr.decode()
         assert workflow["status"] == "COMPLETED", workflow.get("reasonForIncompletion")
         head = lakefs_sdk.BranchesApi(sdk).get_branch("notes-repo", "main").commit_id
-        assert head != initial
+        assert head != workspace["ref"]
         assert workflow["output"]["workspace"] == {**workspace, "ref": head}
         assert workflow["output"]["result"] == {"files": 1}
         note = lakefs_sdk.ObjectsApi(sdk).get_object("notes-repo", head, "notes/hello.txt")
