@@ -40,19 +40,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from functools import partial
 from queue import SimpleQueue
 
 from loguru import logger
 
 from perago import _core
 from perago.conductor import ConductorClient, Delivery, LeaseKeeper, client_from_config, conductor_worker_id
-from perago.conductor.loop_calls import LoopCalls
 from perago.conductor.backoff import POLL_AUTH_BACKOFF, POLL_ERROR_BACKOFF, Backoff, empty_poll_pause
 from perago.conductor.errors import ConductorAuthError, ConductorError
+from perago.conductor.loop_calls import LoopCalls
 from perago.config import load_runtime_config
 from perago.errors import RuntimeConfigError
 from perago.fence_rpc import encode_error
+from perago.metrics import worker_metrics
 from perago.result import failed, task_result_json
 from perago.runtime_logging import configure_process_logging, log_process_started
 from perago.task import load_module_task
@@ -391,13 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     log_process_started("broker", worker_id=worker_id, module_target=module_target, log_file=log_file)
     client = client_from_config(config.conductor, worker_id=conductor_worker_id(config.worker_id_prefix))
     deadline = config.shutdown_force_kill_after
-    metrics = None
-    busy_slots: Callable[[int], None] | None = None
-    if task.metrics is not None and task.metrics.worker_capacity:
-        from perago.metrics_otlp import worker_recorder
-
-        metrics = worker_recorder(config.metrics, task.name)
-        busy_slots = partial(metrics.runtime_gauge, "busy_slots", context=metrics.capacity_context)
+    # The broker's only metric is the busy-slots gauge.
+    metrics = worker_metrics(task, config) if task.metrics is not None and task.metrics.worker_capacity else None
 
     broker = Broker(
         dispatcher,
@@ -405,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         task.name,
         failure_reason_max_length=config.failure_reason_max_length,
         drain_deadline_seconds=None if deadline is None else deadline.total_seconds(),
-        busy_slots=busy_slots,
+        busy_slots=None if metrics is None else metrics.set_busy_slots,
     )
     signal.signal(signal.SIGTERM, broker.on_signal)
     signal.signal(signal.SIGINT, broker.on_signal)

@@ -20,7 +20,7 @@ import importlib
 import signal
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loguru import logger
 
@@ -29,13 +29,11 @@ from perago.attempt import AttemptRunner, WorkspaceRuntime
 from perago.conductor import conductor_worker_id
 from perago.config import RuntimeConfig, load_runtime_config
 from perago.fence_rpc import decode_reply, encode_request
-from perago.metrics import MetricRecorder
+from perago.metrics import MetricRecorder, worker_metrics
 from perago.runtime_logging import configure_process_logging, log_process_started
 from perago.task import TaskDefinition, load_module_task
 from perago.worker_identity import resolve_worker_id
 
-if TYPE_CHECKING:
-    from perago.metrics_otlp import OtlpMetricRecorder
 
 FENCE_TIMEOUT_SECONDS = 120.0
 
@@ -110,7 +108,7 @@ def serve_slot(
     log_file = configure_process_logging(config, module_target=module_target, worker_id=worker_id)
     log_process_started("executor", worker_id=worker_id, module_target=module_target, log_file=log_file)
     executor = Executor(channel, conductor_worker_id(config.worker_id_prefix))
-    metrics = _metrics_recorder(task, config)
+    metrics = worker_metrics(task, config)
     try:
         executor.attempts = AttemptRunner(
             task,
@@ -125,14 +123,6 @@ def serve_slot(
     finally:
         if metrics is not None:
             metrics.shutdown()
-
-
-def _metrics_recorder(task: TaskDefinition, config: RuntimeConfig) -> OtlpMetricRecorder | None:
-    if task.metrics is None:
-        return None
-    from perago.metrics_otlp import worker_recorder
-
-    return worker_recorder(config.metrics, task.name)
 
 
 def _workspace_runtime(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,7 @@ from perago.attempt import AttemptRunner, WorkspaceRuntime
 from perago.conductor import ConductorClient, client_from_config, conductor_worker_id
 from perago.config import RuntimeConfig, load_runtime_config, parse_execution_mode
 from perago.errors import RuntimeConfigError, TaskDefinitionError
+from perago.metrics import worker_metrics
 from perago.runners.thread import ThreadRunner
 from perago.runners.workspace_gc import WorkspaceGcThread, sweep_abandoned
 from perago.runtime_logging import configure_process_logging, log_process_started
@@ -155,7 +155,7 @@ def run_thread_mode(plan: StartPlan, *, threads: int) -> int:
         log_process_started("runner", worker_id=worker_id, module_target=plan.module_target, log_file=log_file)
         assert config.conductor is not None  # checked by check_start
         client = client_from_config(config.conductor, worker_id=conductor_worker_id(prefix))
-        metrics = _metrics_recorder(plan)
+        metrics = worker_metrics(plan.task, config)
         try:
             return _run_threads(plan, client, worker_id, threads, metrics)
         finally:
@@ -179,7 +179,7 @@ def _run_threads(
     )
     busy_slots = None
     if metrics is not None and task.metrics is not None and task.metrics.worker_capacity:
-        busy_slots = partial(metrics.runtime_gauge, "busy_slots", context=metrics.capacity_context)
+        busy_slots = metrics.set_busy_slots
     deadline = config.shutdown_force_kill_after
     runner = ThreadRunner(
         attempts,
@@ -200,15 +200,6 @@ def _run_threads(
     finally:
         gc.stop()
         sweep_abandoned(root, when="after shutdown")
-
-
-def _metrics_recorder(plan: StartPlan) -> OtlpMetricRecorder | None:
-    """The OTLP recorder of a metrics-enabled task (imported only then: OpenTelemetry is slow to import)."""
-    if plan.task.metrics is None:
-        return None
-    from perago.metrics_otlp import worker_recorder
-
-    return worker_recorder(plan.config.metrics, plan.task.name)
 
 
 def _workspace_runtime(

@@ -14,7 +14,14 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from time import perf_counter
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from perago.config import RuntimeConfig
+    from perago.metrics_otlp import OtlpMetricRecorder
+    from perago.task import TaskDefinition
 
 Labels = Mapping[str, str]
 
@@ -112,10 +119,22 @@ def _elapsed(record: Callable[[float], None]) -> Iterator[None]:
         record(perf_counter() - started)
 
 
+def worker_metrics(task: TaskDefinition, config: RuntimeConfig) -> OtlpMetricRecorder | None:
+    """The OTLP recorder a worker (executor, broker, thread runner) keeps for a
+    metrics-enabled task, `None` for any other: OpenTelemetry, slow to import, is loaded
+    only then."""
+    if task.metrics is None:
+        return None
+    from perago.metrics_otlp import worker_recorder
+
+    return worker_recorder(config.metrics, task.name)
+
+
 __all__ = [
     "Labels",
     "MetricRecorder",
     "MetricSpec",
     "RuntimeMetricContext",
     "TaskAttemptMetricContext",
+    "worker_metrics",
 ]

@@ -126,6 +126,10 @@ class OtlpMetricRecorder(MetricRecorder):
         metric = f"runtime.{name}"
         self._instruments.gauge(metric).set(value, _runtime_labels(metric, context, labels))
 
+    def set_busy_slots(self, count: int) -> None:
+        """The `runtime.busy_slots` gauge: leased slots (broker) or busy task threads (thread runner)."""
+        self.runtime_gauge("busy_slots", count, context=self.capacity_context)
+
     def shutdown(self) -> None:
         """Flush pending samples to the endpoint and stop exporting (the worker loop's end)."""
         self._instruments.shutdown()

@@ -45,7 +45,7 @@ def test_recorder_labels_prefixes_and_gzip_export(receiver: OtlpReceiver) -> Non
         with bound.timer("step_seconds", labels={"step": "parse"}):
             pass
         bound.gauge("queue_depth", 4, labels={"task_name": "forged", "worker_id": "forged"})
-        recorder.runtime_gauge("busy_slots", 2, context=recorder.capacity_context)
+        recorder.set_busy_slots(2)
         recorder.runtime_histogram(
             "workspace_io_bytes", 10, context=RuntimeMetricContext("demo.task"), labels={"operation": "upload"}
         )
