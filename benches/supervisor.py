@@ -306,41 +306,14 @@ def measure_perago061(
         )
         return None
     sys.path.insert(0, str(REPO / "python"))
-    import httpx
     from perago.testing.conductor import ConductorEmulator
 
-    work = Path(tempfile.mkdtemp(prefix="perago061-bench-supervisor-"))
-    shutil.copy(PEER_MODULE, work / "peer_add_one.py")
-    log_root = work / "logs"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(work),
-        "PERAGO_WORKSPACE_ROOT": str(work / "ws"),
-        "PERAGO_LOG_ROOT": str(log_root),
-    }
+    work, env = prepare_bench_module(PEER_PERAGO, "perago061-bench-supervisor-")
     env.pop("VIRTUAL_ENV", None)
-    subprocess.run(
-        [str(PEER_PERAGO), "extract", "peer_add_one", "-o", str(work / "taskdef.json")],
-        check=True,
-        env=env,
-        cwd=work,
-        stdout=subprocess.DEVNULL,
-    )
+    log_root = work / "logs"
     with ConductorEmulator() as conductor:
-        httpx.post(
-            f"{conductor.url}/metadata/taskdefs",
-            json=[json.loads((work / "taskdef.json").read_text())],
-        ).raise_for_status()
-        env["CONDUCTOR_SERVER_URL"] = conductor.url
-        launched = time.time()
-        supervisor = subprocess.Popen(
-            [str(PEER_PERAGO), "start", "peer_add_one", "-j", str(jobs)],
-            env=env,
-            cwd=work,
-            stdout=subprocess.DEVNULL,
-            stderr=(work / "stderr.log").open("wb"),
-            start_new_session=True,
-        )
+        # its own process group: 0.6.1 ignores SIGTERM, so the cleanup kills the group
+        supervisor, launched = launch_start(PEER_PERAGO, conductor.url, work, env, jobs, new_session=True)
         try:
             started = wait_for(
                 "0.6.1 executors ready",
@@ -385,6 +358,50 @@ def measure_perago061(
     }
 
 
+def prepare_bench_module(cli: Path, prefix: str) -> tuple[Path, dict[str, str]]:
+    """A scratch directory holding the bench task module and its TaskDef (`cli extract`),
+    and the environment to run `cli start` there."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    shutil.copy(PEER_MODULE, work / "peer_add_one.py")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(work),
+        "PERAGO_WORKSPACE_ROOT": str(work / "ws"),
+        "PERAGO_LOG_ROOT": str(work / "logs"),
+    }
+    subprocess.run(
+        [str(cli), "extract", "peer_add_one", "-o", str(work / "taskdef.json")],
+        check=True,
+        env=env,
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+    )
+    return work, env
+
+
+def launch_start(
+    cli: Path, conductor_url: str, work: Path, env: dict[str, str], jobs: int, *, new_session: bool
+) -> tuple[subprocess.Popen[bytes], float]:
+    """Register the bench TaskDef with the emulator, then `cli start -j jobs` (stderr to
+    `work/stderr.log`); returns the process and its launch time."""
+    import httpx
+
+    taskdef = json.loads((work / "taskdef.json").read_text())
+    httpx.post(f"{conductor_url}/metadata/taskdefs", json=[taskdef]).raise_for_status()
+    env["CONDUCTOR_SERVER_URL"] = conductor_url
+    launched = time.time()
+    with (work / "stderr.log").open("wb") as stderr:
+        supervisor = subprocess.Popen(
+            [str(cli), "start", "peer_add_one", "-j", str(jobs)],
+            env=env,
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=new_session,
+        )
+    return supervisor, launched
+
+
 def supervisor_records(stderr_log: Path, message: str) -> list[dict[str, Any]]:
     """perago's supervisor log records with this message, times as epoch seconds."""
     records = []
@@ -401,25 +418,10 @@ def measure_perago_start(
 ) -> dict[str, float] | None:
     """`perago start` with the real broker and executors, same task module and emulator as 0.6.1."""
     sys.path.insert(0, str(REPO / "python"))
-    import httpx
     from perago.testing.conductor import ConductorEmulator
 
     perago = Path(sys.executable).with_name("perago")
-    work = Path(tempfile.mkdtemp(prefix="perago-bench-start-"))
-    shutil.copy(PEER_MODULE, work / "peer_add_one.py")
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(work),
-        "PERAGO_WORKSPACE_ROOT": str(work / "ws"),
-        "PERAGO_LOG_ROOT": str(work / "logs"),
-    }
-    subprocess.run(
-        [str(perago), "extract", "peer_add_one", "-o", str(work / "taskdef.json")],
-        check=True,
-        env=env,
-        cwd=work,
-        stdout=subprocess.DEVNULL,
-    )
+    work, env = prepare_bench_module(perago, "perago-bench-start-")
     stderr_log = work / "stderr.log"
 
     def ready(worker: str | None = None, generation: int = 1) -> list[dict[str, Any]]:
@@ -432,19 +434,7 @@ def measure_perago_start(
         ]
 
     with ConductorEmulator() as conductor:
-        taskdef = json.loads((work / "taskdef.json").read_text())
-        httpx.post(
-            f"{conductor.url}/metadata/taskdefs", json=[taskdef]
-        ).raise_for_status()
-        env["CONDUCTOR_SERVER_URL"] = conductor.url
-        launched = time.time()
-        supervisor = subprocess.Popen(
-            [str(perago), "start", "peer_add_one", "-j", str(jobs)],
-            env=env,
-            cwd=work,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr_log.open("wb"),
-        )
+        supervisor, launched = launch_start(perago, conductor.url, work, env, jobs, new_session=False)
         try:
             first = wait_for(
                 "perago start executors ready",
