@@ -15,9 +15,15 @@ posts actions to it and wakes the dispatcher's wait (leases are kept on their ow
   Conductor sent it and a fresh execution id; its lease is extended from the moment it
   was polled until its result is delivered — through update retries and the drain (W4);
 - a completion counts only if it matches the slot's lease (fail closed, in the
-  dispatcher); its TaskResult bytes are sent as is from this thread over a non-blocking
-  connection the dispatcher watches (`perago.conductor.loop_calls`: no thread hand-off
-  per task), and a task that update-v2 hands back is dispatched to the slot it just freed;
+  dispatcher). Against a plain-HTTP Conductor without token auth, the dispatcher's result
+  relay (rust/src/relay.rs) sends its TaskResult bytes with update-v2 itself and puts the
+  task handed back in the answer on a slot, and this loop only hears `TaskRelayed` (for
+  the leases): the broker's Python does no per-task HTTP. Whatever the relay's first try
+  does not deliver comes back as `TaskCompleted`, like every completion without the
+  relay: its bytes are sent as is from this thread over a non-blocking connection the
+  dispatcher watches (`perago.conductor.loop_calls`: no thread hand-off per task), with
+  the client's whole policy (retries, update-v2 fallback — which also stops the relay —,
+  undeliverable logging), and a task that update-v2 hands back goes to the slot it freed;
 - when an executor exits, a completion already in its socket is read first (W7), then a
   still-leased task is failed to Conductor at once, naming the worker and exit status;
 - attempt-fence requests are answered from `GET /tasks/{taskId}` on the same slot and
@@ -105,6 +111,9 @@ class Broker:
 
     def run(self) -> int:
         self.leases.start()
+        relay = self.client.update_v2_relay()
+        if relay is not None:
+            self.dispatcher.start_relay(*relay, self.client.request_timeout_seconds)
         poller = threading.Thread(target=self._poll_loop, name="perago-poller", daemon=True)
         poller.start()
         self.dispatcher.ready()
@@ -134,6 +143,8 @@ class Broker:
                 kind = type(event)
                 if kind is _core.FdReadable:
                     self.calls.on_readable(event.fd)
+                elif kind is _core.TaskRelayed:
+                    self._relayed(event)
                 elif kind is _core.TaskCompleted:
                     self.promised += 1
                     self._deliver(event.task_id, event.result, may_chain=True)
@@ -242,7 +253,22 @@ class Broker:
         )
         self.calls.start(exchange, delivered)
 
+    def _relayed(self, event: _core.TaskRelayed) -> None:
+        self.leases.untrack(event.task_id)
+        self.workflows.pop(event.task_id, None)
+        task_id = event.next_task_id
+        if task_id is None:
+            return
+        workflow_instance_id = event.next_workflow_instance_id or ""
+        if event.next_task is None:  # already on a slot
+            self.workflows[task_id] = workflow_instance_id
+            self.leases.track(task_id, workflow_instance_id, event.next_response_timeout)
+        else:
+            self._admit(task_id, workflow_instance_id, event.next_response_timeout, event.next_task)
+
     def _delivered(self, task_id: str, delivery: Delivery, may_chain: bool) -> None:
+        if not self.client.uses_update_v2:
+            self.dispatcher.stop_relay()
         self.deliveries -= 1
         self.leases.untrack(task_id)
         self.workflows.pop(task_id, None)
@@ -342,6 +368,7 @@ class Broker:
             "process broker draining", requested_by=by, in_flight=self.dispatcher.leases, queued=len(self.pending)
         )
         self._stop_polling()
+        self.dispatcher.stop_relay()  # results are sent with the plain update from now on
         deadline = self.drain_deadline_seconds
         if deadline is not None:
             # Report unfinished tasks shortly before the supervisor's force kill, so Conductor
@@ -366,6 +393,7 @@ class Broker:
             and not self.pending
             and self.dispatcher.leases == 0
             and self.deliveries == 0
+            and self.dispatcher.relay_in_flight == 0
         )
 
     def _fail_unassignable(self) -> None:

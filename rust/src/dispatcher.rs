@@ -15,16 +15,23 @@
 //! - every lease ends in exactly one `Completed` or `Failed` event (or is abandoned by
 //!   the caller at its drain deadline);
 //! - fence replies go back only to the slot generation that asked (W9).
+//!
+//! With the result relay on (`start_relay`, see `relay.rs`), a completion is first sent
+//! to Conductor from here: its slot stays reserved for the task update-v2 may hand back,
+//! and the broker hears `Relayed` (delivered, with the next task's head) or, when the
+//! first try did not deliver, the usual `Completed`.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::channel::{ChannelError, FrameStream, Received};
 use crate::frame::{Decoder, ExitCause, FrameError, Kind, Message, EXECUTION_ID_LEN, HEADER_LEN, MAGIC, VERSION};
+use crate::relay::{Outcome, Pending, Relay, RelayTarget};
 use crate::sys;
+use crate::task_json::{task_head, TaskHead};
 
 const CONTROL_TOKEN: u64 = u64::MAX;
 const WAKE_TOKEN: u64 = u64::MAX - 1;
@@ -35,7 +42,7 @@ const FD_TOKEN_BASE: u64 = u64::MAX - 16;
 const READ_BUFFER_LEN: usize = 64 * 1024;
 
 /// What happened since the last wait, in the order it happened.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// A slot's executor can take a task (new generation said Ready).
     SlotReady { slot: u32 },
@@ -54,6 +61,16 @@ pub enum Event {
     /// An fd the broker watches (`watch_fd`, e.g. a Conductor connection) is readable,
     /// closed or in error.
     Readable { fd: i32 },
+    /// The relay delivered `task_id`'s result; `next` is the task update-v2 handed back.
+    Relayed { task_id: String, next: Option<NextTask> },
+}
+
+/// A task update-v2 handed back to the relay.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NextTask {
+    pub head: TaskHead,
+    /// The task's JSON when no slot could take it (the broker queues it); `None` once assigned.
+    pub unassigned: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug)]
@@ -69,6 +86,8 @@ struct Slot {
     stream: Option<SlotStream>,
     ready: bool,
     lease: Option<Lease>,
+    /// Kept out of the free set while the relay delivers this slot's last result.
+    reserved: bool,
     /// The dispatch id of a fence request waiting for its reply.
     fence: Option<u64>,
 }
@@ -191,6 +210,9 @@ pub struct Dispatcher {
     events: VecDeque<Event>,
     read_buffer: Vec<u8>,
     random: RandomPool,
+    relay: Option<Relay>,
+    /// New completions go to the relay (until `stop_relay`).
+    relaying: bool,
 }
 
 /// Random bytes for execution ids, fetched from the kernel a page at a time.
@@ -284,6 +306,8 @@ impl Dispatcher {
             events: VecDeque::new(),
             read_buffer: vec![0; READ_BUFFER_LEN],
             random: RandomPool::new(),
+            relay: None,
+            relaying: false,
         };
         dispatcher.watch(dispatcher.waker.read.as_fd(), WAKE_TOKEN)?;
         if let Some(control) = &dispatcher.control {
@@ -327,6 +351,11 @@ impl Dispatcher {
     pub fn poll(&mut self, timeout: Option<Duration>) -> io::Result<(Vec<Event>, Wakeup)> {
         let mut wakeup = Wakeup::default();
         if self.events.is_empty() {
+            let relay_wait = self.relay.as_ref().and_then(Relay::next_deadline).map(|d| d.saturating_duration_since(Instant::now()));
+            let timeout = match (timeout, relay_wait) {
+                (Some(t), Some(r)) => Some(t.min(r)),
+                (t, r) => t.or(r),
+            };
             let millis = timeout.map_or(-1, |t| t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32);
             let mut ready = [libc::epoll_event { events: 0, u64: 0 }; 64];
             let count =
@@ -347,9 +376,22 @@ impl Dispatcher {
                     }
                     CONTROL_TOKEN => self.read_control(),
                     _ if token > FD_TOKEN_BASE - (i32::MAX as u64) && token <= FD_TOKEN_BASE => {
-                        self.events.push_back(Event::Readable { fd: (FD_TOKEN_BASE - token) as i32 })
+                        let fd = (FD_TOKEN_BASE - token) as i32;
+                        match self.relay.as_mut().filter(|relay| relay.owns(fd)) {
+                            Some(relay) => {
+                                if let Some(outcome) = relay.on_readable(fd, Instant::now()) {
+                                    self.settle(outcome);
+                                }
+                            }
+                            None => self.events.push_back(Event::Readable { fd }),
+                        }
                     }
                     _ => self.read_slot(token as u32, (token >> 32) as u32, false),
+                }
+            }
+            if let Some(relay) = self.relay.as_mut() {
+                for outcome in relay.expire(Instant::now()) {
+                    self.settle(outcome);
                 }
             }
         }
@@ -412,7 +454,8 @@ impl Dispatcher {
         if let Err(error) = self.watch(stream.fd(), slot_token(slot, generation)) {
             self.log("could not watch a slot socket", vec![("worker_id", worker_id.clone()), ("error", error.to_string())]);
         }
-        self.slots.insert(slot, Slot { generation, worker_id, stream: Some(stream), ready: false, lease: None, fence: None });
+        let entry = Slot { generation, worker_id, stream: Some(stream), ready: false, lease: None, reserved: false, fence: None };
+        self.slots.insert(slot, entry);
         self.read_slot(slot, generation, false); // its Ready may have arrived before the socket did
     }
 
@@ -521,6 +564,14 @@ impl Dispatcher {
                 }
                 let lease = entry.lease.take().expect("matched lease");
                 entry.fence = None;
+                if self.relaying {
+                    entry.reserved = true;
+                    let relay = self.relay.as_mut().expect("relaying needs a relay");
+                    if let Err(pending) = relay.send(Pending::new(slot, lease.task_id, result), Instant::now()) {
+                        self.settle(Outcome::HandedBack { pending });
+                    }
+                    return;
+                }
                 if entry.ready && entry.stream.is_some() {
                     self.free.insert(slot);
                 }
@@ -554,6 +605,62 @@ impl Dispatcher {
                     ("worker_id", worker_id),
                     ("kind", other.to_frame().kind.name().to_string()),
                 ]);
+            }
+        }
+    }
+
+    // -- result relay ------------------------------------------------------------------
+
+    /// Send later completions to Conductor from here first (see `relay.rs`).
+    pub fn start_relay(&mut self, target: RelayTarget) {
+        if self.relay.is_none() {
+            self.relay = Some(Relay::new(target, self.epoll.as_raw_fd(), FD_TOKEN_BASE));
+        }
+        self.relaying = true;
+    }
+
+    /// Later completions go to the broker as `Completed`; updates in flight still finish.
+    pub fn stop_relay(&mut self) {
+        self.relaying = false;
+    }
+
+    /// Relayed updates not answered yet.
+    pub fn relay_in_flight(&self) -> usize {
+        self.relay.as_ref().map_or(0, Relay::in_flight)
+    }
+
+    /// A relayed update ended: its slot is free again (or takes the handed-back task).
+    fn settle(&mut self, outcome: Outcome) {
+        let (pending, answer) = match outcome {
+            Outcome::Delivered { pending, answer } => (pending, Some(answer)),
+            Outcome::HandedBack { pending } => (pending, None),
+        };
+        let Pending { slot, task_id, result, .. } = pending;
+        if let Some(entry) = self.slots.get_mut(&slot).filter(|entry| entry.reserved) {
+            entry.reserved = false;
+            if entry.ready && entry.stream.is_some() && entry.lease.is_none() {
+                self.free.insert(slot);
+            }
+        }
+        let Some(answer) = answer else {
+            return self.events.push_back(Event::Completed { slot, task_id, result });
+        };
+        let next = if answer.windows(8).any(|w| w == b"\"taskId\"") { self.take_next(&answer) } else { None };
+        self.events.push_back(Event::Relayed { task_id, next });
+    }
+
+    /// The task in an update-v2 answer, assigned to a free slot when there is one.
+    fn take_next(&mut self, answer: &[u8]) -> Option<NextTask> {
+        match task_head(answer) {
+            Ok(Some(head)) => {
+                let assigned = answer.len() + EXECUTION_ID_LEN <= crate::frame::MAX_PAYLOAD as usize
+                    && self.assign(answer, &head.task_id).is_some();
+                Some(NextTask { head, unassigned: (!assigned).then(|| answer.to_vec()) })
+            }
+            Ok(None) => None,
+            Err(_) => {
+                self.log("update-v2 answered with a task that is not valid JSON; Conductor will time it out", vec![]);
+                None
             }
         }
     }

@@ -222,6 +222,19 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Resul
     Ok(ready > 0)
 }
 
+/// Wait until `fd` can take more bytes (or failed) or `timeout` passes; `Ok(false)` on timeout.
+pub fn wait_writable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    let mut pollfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+    let millis = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int;
+    loop {
+        match cvt(unsafe { libc::poll(&mut pollfd, 1, millis) }) {
+            Ok(ready) => return Ok(ready > 0),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// An epoll instance; each registered fd carries a caller-chosen `u64` token.
 pub struct Epoll {
     fd: OwnedFd,

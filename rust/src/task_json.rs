@@ -3,6 +3,9 @@
 //! unchanged) plus the three fields the broker itself uses — task id, workflow id and
 //! response timeout (for the lease).
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -18,8 +21,9 @@ pub struct TaskHead {
 /// The head of one task object; `None` when `raw` is not an object with a task id
 /// (Conductor answers "no task" with an empty body or `{}` on some paths).
 pub fn task_head(raw: &[u8]) -> Result<Option<TaskHead>, String> {
-    let value: Value = serde_json::from_slice(raw).map_err(|error| format!("task JSON does not parse: {error}"))?;
-    Ok(head_of(&value))
+    let mut reader = serde_json::Deserializer::from_slice(raw);
+    let head = reader.deserialize_any(HeadVisitor).and_then(|head| reader.end().map(|()| head));
+    head.map_err(|error| format!("task JSON does not parse: {error}"))
 }
 
 /// Every task of a batch-poll answer (a JSON array), in order, with its own bytes; entries
@@ -33,22 +37,67 @@ pub fn split_poll_answer(raw: &[u8]) -> Result<Vec<(TaskHead, &[u8])>, String> {
     let mut tasks = Vec::with_capacity(entries.len());
     for entry in entries {
         let bytes = entry.get().as_bytes();
-        let value: Value = serde_json::from_str(entry.get()).expect("a RawValue is valid JSON");
-        if let Some(head) = head_of(&value) {
+        if let Some(head) = task_head(bytes).expect("a RawValue is valid JSON") {
             tasks.push((head, bytes));
         }
     }
     Ok(tasks)
 }
 
-fn head_of(value: &Value) -> Option<TaskHead> {
-    let task = value.as_object()?;
-    let task_id = text_of(task.get("taskId")?)?;
-    Some(TaskHead {
-        task_id,
-        workflow_instance_id: task.get("workflowInstanceId").and_then(text_of).unwrap_or_default(),
-        response_timeout_seconds: task.get("responseTimeoutSeconds").and_then(Value::as_f64),
-    })
+/// Reads the three fields and skips everything else without building it (the input
+/// data of a task can be large; the broker never needs it).
+struct HeadVisitor;
+
+impl<'de> Visitor<'de> for HeadVisitor {
+    type Value = Option<TaskHead>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a Conductor task")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut task_id, mut workflow_instance_id, mut response_timeout) = (None, None, None);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "taskId" => task_id = Some(map.next_value::<Value>()?),
+                "workflowInstanceId" => workflow_instance_id = Some(map.next_value::<Value>()?),
+                "responseTimeoutSeconds" => response_timeout = Some(map.next_value::<Value>()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let Some(task_id) = task_id.as_ref().and_then(text_of) else { return Ok(None) };
+        Ok(Some(TaskHead {
+            task_id,
+            workflow_instance_id: workflow_instance_id.as_ref().and_then(text_of).unwrap_or_default(),
+            response_timeout_seconds: response_timeout.as_ref().and_then(Value::as_f64),
+        }))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
 }
 
 /// A non-empty string, or a number written as text (ids are strings in practice).
@@ -87,5 +136,11 @@ mod tests {
         assert_eq!(task_head(b"{}").unwrap(), None);
         assert!(task_head(b"<html>").is_err());
         assert_eq!(task_head(br#"{"taskId":7}"#).unwrap().unwrap().task_id, "7");
+        assert_eq!(task_head(b"[1]").unwrap(), None);
+        assert_eq!(task_head(b"null").unwrap(), None);
+        assert!(task_head(b"{} x").is_err());
+        let escaped = task_head(br#"{"task\u0049d":"a\"b","inputData":{"big":[1,{"taskId":"inner"}]},"responseTimeoutSeconds":1.5}"#);
+        let head = escaped.unwrap().unwrap();
+        assert_eq!((head.task_id.as_str(), head.response_timeout_seconds), ("a\"b", Some(1.5)));
     }
 }

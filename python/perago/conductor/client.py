@@ -280,6 +280,15 @@ class ConductorClient:
             message=error_message(response.body),
         )
 
+    def update_v2_relay(self) -> tuple[str, int, bytes] | None:
+        """(host, port, request head) for the dispatcher's relay to send update-v2 itself,
+        or `None` where it cannot: over https, with token auth (the relay neither speaks TLS
+        nor renews tokens), or once the server showed it has no update-v2."""
+        if self.address.scheme != "http" or self._auth is not None or not self._update_v2:
+            return None
+        head = self._transport.head_with_length("POST", "/tasks/update-v2", self._headers("application/json"))
+        return self.address.host, self.address.port, head
+
     # -- lease, task, taskdef ------------------------------------------------------------
 
     def extend_lease(self, task_id: str, workflow_instance_id: str) -> None:

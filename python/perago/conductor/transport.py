@@ -287,6 +287,11 @@ class HttpTransport:
             request += body
         return request
 
+    def head_with_length(self, method: str, path: str, headers: dict[str, str] | None = None) -> bytes:
+        """A request head ending in `Content-Length: `, for a sender that appends the length
+        and body itself (the dispatcher's result relay)."""
+        return self._head(method, path, headers, True)
+
     def _head(self, method: str, path: str, headers: dict[str, str] | None, with_length: bool) -> bytes:
         """The request head up to the blank line, or up to `Content-Length: ` when a length
         follows; cached, since a worker sends the same few heads over and over."""

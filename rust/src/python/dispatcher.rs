@@ -17,6 +17,7 @@ use pyo3::types::{PyBytes, PyDict};
 use crate::channel::{self, FrameStream};
 use crate::dispatcher::{self, Event, Waker};
 use crate::frame::MAX_PAYLOAD;
+use crate::relay::RelayTarget;
 
 use super::channel::{Closed, Drain};
 use super::perago_error;
@@ -62,6 +63,18 @@ pub struct FdReadable {
     fd: i32,
 }
 
+/// The relay delivered `task_id`'s result. `next_task_id` (with its workflow id and
+/// response timeout) names the task update-v2 handed back, already sent to a slot —
+/// unless `next_task` holds its JSON: no slot was free, the broker queues it.
+#[pyclass(module = "perago._core", frozen, get_all)]
+pub struct TaskRelayed {
+    task_id: String,
+    next_task_id: Option<String>,
+    next_workflow_instance_id: Option<String>,
+    next_response_timeout: Option<f64>,
+    next_task: Option<Py<PyBytes>>,
+}
+
 /// Something the dispatcher dropped or could not do; the broker logs it as an error.
 #[pyclass(module = "perago._core", frozen, get_all)]
 pub struct DispatcherLog {
@@ -105,6 +118,25 @@ fn to_python(py: Python<'_>, event: Event) -> PyResult<Py<PyAny>> {
             Py::new(py, FenceRequested { slot, generation, task_id })?.into_any()
         }
         Event::Readable { fd } => Py::new(py, FdReadable { fd })?.into_any(),
+        Event::Relayed { task_id, next } => {
+            let relayed = match next {
+                None => TaskRelayed {
+                    task_id,
+                    next_task_id: None,
+                    next_workflow_instance_id: None,
+                    next_response_timeout: None,
+                    next_task: None,
+                },
+                Some(next) => TaskRelayed {
+                    task_id,
+                    next_task_id: Some(next.head.task_id),
+                    next_workflow_instance_id: Some(next.head.workflow_instance_id),
+                    next_response_timeout: next.head.response_timeout_seconds,
+                    next_task: next.unassigned.map(|raw| PyBytes::new(py, &raw).unbind()),
+                },
+            };
+            Py::new(py, relayed)?.into_any()
+        }
         Event::Drain => Py::new(py, Drain {})?.into_any(),
         Event::ControlClosed => Py::new(py, Closed {})?.into_any(),
         Event::Log { message, fields } => {
@@ -254,6 +286,33 @@ impl Dispatcher {
         }
     }
 
+    /// From now on, send each completion's TaskResult to Conductor from the dispatcher
+    /// first: `POST` with `head` (the request head up to and including `Content-Length: `)
+    /// to `host:port` over plain HTTP, `timeout` seconds per request. Delivered results
+    /// come back as `TaskRelayed`; the rest as `TaskCompleted`, for the broker to deliver.
+    fn start_relay(&self, py: Python<'_>, host: String, port: u16, head: Vec<u8>, timeout: f64) -> PyResult<()> {
+        if !timeout.is_finite() || timeout <= 0.0 {
+            return Err(PyValueError::new_err(format!("timeout must be a positive number of seconds, got {timeout}")));
+        }
+        if !head.ends_with(b"Content-Length: ") {
+            return Err(PyValueError::new_err("head must end with 'Content-Length: '"));
+        }
+        let target = RelayTarget { host, port, head, timeout: Duration::from_secs_f64(timeout) };
+        self.with_core(py, |core| core.start_relay(target));
+        Ok(())
+    }
+
+    /// Completions go to the broker again (`TaskCompleted`); relayed updates still finish.
+    fn stop_relay(&self, py: Python<'_>) {
+        self.with_core(py, |core| core.stop_relay());
+    }
+
+    /// Relayed updates not answered yet.
+    #[getter]
+    fn relay_in_flight(&self, py: Python<'_>) -> usize {
+        self.with_core(py, |core| core.relay_in_flight())
+    }
+
     /// Drop every lease and return their task ids, for the caller to report FAILED.
     fn abandon_leases(&self, py: Python<'_>) -> Vec<String> {
         self.with_core(py, |core| core.abandon_leases())
@@ -286,5 +345,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FenceRequested>()?;
     m.add_class::<DispatcherLog>()?;
     m.add_class::<FdReadable>()?;
+    m.add_class::<TaskRelayed>()?;
     Ok(())
 }
