@@ -97,11 +97,12 @@ impl FrameStream {
                 let fd = if carries_fd { self.passed_fds.pop_front() } else { None };
                 return Ok(Received::Message(message, fd));
             }
-            // Without a deadline the read itself waits (one syscall per message instead
-            // of read, poll, read); a signal ends it with EINTR like the poll would.
-            let blocking = deadline.is_none();
+            // Never a blocking read: it sleeps on the socket's wait queue unfiltered, so the
+            // peer reading our last frame (which frees write space, an EPOLLOUT wake-up)
+            // woke this process for nothing once per task. `poll(POLLIN)` is woken only
+            // for input.
             let buffer = &mut self.buffer[..];
-            match sys::recv_with_fds(self.fd.as_fd(), buffer, !blocking) {
+            match sys::recv_with_fds(self.fd.as_fd(), buffer, true) {
                 Ok((0, _)) => {
                     return if self.decoder.pending() == 0 {
                         Ok(Received::Closed)
