@@ -15,6 +15,9 @@
 //! a reused connection the server closed before any answer byte gets the request once
 //! more on a fresh connection, and every request has the client's timeout. Plain HTTP
 //! only; the broker leaves https and token-authenticated servers to the Python client.
+//! When Conductor cannot be reached the relay stands aside for a while ([`REST_AFTER_CONNECT_FAILURE`])
+//! instead of making every completion wait for a connect that the Python client's
+//! backoff will retry anyway.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -23,6 +26,9 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use crate::http1::{Response, ResponseParser};
+
+/// How long completions go straight to the broker after a connect failed.
+pub const REST_AFTER_CONNECT_FAILURE: Duration = Duration::from_secs(1);
 
 /// Where and how to send updates: `head` is the request head up to and including
 /// `Content-Length: ` (the broker's client builds it, with its Host and auth lines).
@@ -72,13 +78,22 @@ pub struct Relay {
     connections: HashMap<i32, Connection>,
     idle: Vec<i32>,
     read_buffer: Vec<u8>,
+    resting_until: Option<Instant>,
 }
 
 impl Relay {
     /// Connections are watched in `epoll` under `token_base - fd` (the dispatcher's token
     /// scheme for fds it does not own a slot for).
     pub fn new(target: RelayTarget, epoll: i32, token_base: u64) -> Relay {
-        Relay { target, epoll, token_base, connections: HashMap::new(), idle: Vec::new(), read_buffer: vec![0; 64 * 1024] }
+        Relay {
+            target,
+            epoll,
+            token_base,
+            connections: HashMap::new(),
+            idle: Vec::new(),
+            read_buffer: vec![0; 64 * 1024],
+            resting_until: None,
+        }
     }
 
     pub fn owns(&self, fd: i32) -> bool {
@@ -105,9 +120,13 @@ impl Relay {
             let reuse = if fresh { None } else { self.idle.pop() };
             let fd = match reuse {
                 Some(fd) => fd,
+                None if self.resting_until.is_some_and(|until| now < until) => return Err(pending),
                 None => match self.open() {
                     Ok(fd) => fd,
-                    Err(_) => return Err(pending),
+                    Err(_) => {
+                        self.resting_until = Some(now + REST_AFTER_CONNECT_FAILURE);
+                        return Err(pending);
+                    }
                 },
             };
             let connection = self.connections.get_mut(&fd).expect("idle connections are open");

@@ -158,3 +158,17 @@ fn no_answer_in_time_hands_back_and_an_unreachable_server_refuses_at_send() {
     let mut harness = Harness::new(port, Duration::from_millis(100));
     assert_eq!(harness.relay.send(pending("b"), Instant::now()), Err(pending("b")));
 }
+
+#[test]
+fn after_a_failed_connect_the_relay_stands_aside_for_a_while() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port(); // closed again
+    let mut harness = Harness::new(port, Duration::from_secs(5));
+    let now = Instant::now();
+    assert_eq!(harness.relay.send(pending("a"), now), Err(pending("a")));
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap(); // the server is back
+    listener.set_nonblocking(true).unwrap();
+    assert_eq!(harness.relay.send(pending("b"), now + Duration::from_millis(10)), Err(pending("b")));
+    assert!(listener.accept().is_err(), "no connection is tried while resting");
+    harness.relay.send(pending("c"), now + REST_AFTER_CONNECT_FAILURE).unwrap();
+    assert!(listener.accept().is_ok());
+}
