@@ -145,3 +145,26 @@ def test_conductor_errors_and_dropped_connections_are_survived(
     logs = "".join(path.read_text() for path in (tmp_path / "logs").rglob("*.jsonl"))
     assert "task result undeliverable" not in logs
     assert "task result update failed; retrying" in logs
+
+
+def test_a_server_without_update_v2_gets_every_result_through_the_plain_update(tmp_path: Path) -> None:
+    """The dispatcher's relay tries update-v2 first; the refusal goes to the broker's client,
+    which falls back to POST /tasks for good and stops the relay (conductor-api.md §10)."""
+    with ConductorEmulator(in_process=True, update_v2_status=405) as emulator:
+        admin = ConductorAdmin(emulator.url)
+        flow = admin.setup_single_task_workflow("runtime.echo", responseTimeoutSeconds=600)
+        workflow_ids = [admin.start(flow, {"text": f"w{index}", "count": index}) for index in range(12)]
+        worker = start_worker(emulator.url, tmp_path, "runtime.workers.echo", mode="process", processes=2)
+        try:
+            workflows = admin.wait_for_workflows(workflow_ids, timeout=120)
+        finally:
+            exit_code, stderr = stop_worker(worker, signal.SIGTERM)
+        counts = emulator.request_counts()
+    assert exit_code == 0, stderr
+    assert [w["output"]["result"]["doubled"] for w in workflows] == [2 * index for index in range(12)]
+    # At most one refused update-v2 per slot that was relaying when the first refusal came back.
+    assert counts.get("update_v2", 0) <= 2 * 2
+    assert counts["update"] >= 12
+    logs = "".join(path.read_text() for path in (tmp_path / "logs").rglob("*.jsonl"))
+    assert sum("Conductor has no update-v2 endpoint" in line for line in logs.splitlines()) == 1
+    assert "task result undeliverable" not in logs
