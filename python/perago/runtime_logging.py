@@ -33,7 +33,8 @@ thread; the date to the second) is serialized once, so a record costs about 10 Â
 instead of loguru's 100. Without a perago sink installed it is a plain loguru call.
 
 The sink's level is INFO: a DEBUG record (such as the per-task `task attempt started`) is
-dropped by loguru's level check before any record is built.
+dropped by loguru's level check before any record is built, and `debug_records_wanted`
+lets a hot path skip even the call.
 
 Records never carry a configured secret: a patcher masks the LakeFS secret key, its Basic
 token and the Conductor auth secret in the message, in `extra` and in any attached
@@ -144,6 +145,18 @@ def log_task_record(level: Literal["INFO", "WARNING"], message: str, fields: dic
         logger.opt(depth=1).log(level, message, **fields)
         return
     direct.write(level, message, fields, sys._getframe(1))
+
+
+def debug_records_wanted() -> bool:
+    """Whether any loguru sink takes DEBUG records â€” the level check `logger.debug` starts
+    with, done before the call so that a per-task DEBUG record costs nothing when no sink
+    would take it (perago's own sink is at INFO). If loguru's internals ever change shape,
+    the answer is True and the call is made as before."""
+    core = getattr(logger, "_core", None)
+    return getattr(core, "min_level", 0) <= _DEBUG_NO
+
+
+_DEBUG_NO = logger.level("DEBUG").no
 
 
 class _DirectRecords:

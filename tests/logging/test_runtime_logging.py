@@ -24,6 +24,7 @@ from perago.path_segment import safe_segment
 from perago.runtime_logging import (
     configure_jsonl_logging,
     configure_process_logging,
+    debug_records_wanted,
     log_file_path,
     log_process_started,
     log_task_record,
@@ -298,6 +299,15 @@ def test_debug_records_are_filtered_out_at_the_sink_level(tmp_path: Path) -> Non
     logger.info("task attempt finished")
     assert [line["record"]["message"] for line in records(log_file)] == ["task attempt finished"]
 
+
+
+def test_debug_records_are_wanted_only_while_a_sink_takes_them(tmp_path: Path) -> None:
+    configure(tmp_path)
+    assert not debug_records_wanted()
+    debug_sink = logger.add(lambda message: None, level="DEBUG")
+    assert debug_records_wanted()
+    logger.remove(debug_sink)
+    assert not debug_records_wanted()
 
 def test_records_from_many_threads_are_whole_lines(tmp_path: Path) -> None:
     """loguru's records and `log_task_record`'s, interleaved, across rotations."""

@@ -211,6 +211,50 @@ def test_a_task_missing_a_required_field_fails_naming_it() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"retryCount": "two", "taskDefName": None}, "ValueError: invalid literal for int() with base 10: 'two'"),
+        ({"taskId": None, "retryCount": "two"}, "Conductor task is missing required field task_id"),
+        ({"seq": [1], "inputData": None}, "TypeError: int() argument must be a string, a bytes-like object or a real number, not 'list'"),
+    ],
+)
+def test_the_first_bad_field_in_snapshot_order_decides_the_reason(changes: dict[str, Any], reason: str) -> None:
+    task_json = {key: value for key, value in {**conductor_task({"params": {}}), **changes}.items() if value is not None}
+    assert runner().run(task_json).result.reason_for_incompletion == reason
+
+
+def test_run_json_snapshots_a_polled_task_as_run_does(tmp_path: Path) -> None:
+    """Everything a polled task carries beyond the snapshot's fields is skipped, not lost."""
+    polled = conductor_task(
+        {"workspace": WORKSPACE, "params": {"text": "a", "count": 1}},
+        iteration=3,
+        retriedTaskId="t-0",
+        responseTimeoutSeconds=90,
+        retryCount="1",
+        workflowTask={"name": "files", "taskDefinition": {"name": "test.files", "retryCount": 3}},
+        outputData={},
+        pollCount=1,
+    )
+    from_json, from_dict = RecordingWorkspaceRuntime(tmp_path), RecordingWorkspaceRuntime(tmp_path)
+    runner(files, workspace_runtime=from_json).run_json(json.dumps(polled).encode(), "e" * 32, "w@h")
+    runner(files, workspace_runtime=from_dict).run(polled, "e" * 32)
+    assert from_json.calls == from_dict.calls
+    assert from_json.calls[0].snapshot == AttemptSnapshot(
+        workflow_instance_id="wf-1",
+        task_id="t-1",
+        retry_count=1,
+        task_def_name="test.echo",
+        reference_task_name="echo_ref",
+        seq=1,
+        status="IN_PROGRESS",
+        input_data={"workspace": WORKSPACE, "params": {"text": "a", "count": 1}},
+        iteration=3,
+        retried_task_id="t-0",
+        response_timeout_seconds=90,
+    )
+
+
 def test_non_mapping_input_fails() -> None:
     result = runner().run(conductor_task(["not", "a", "mapping"])).result
     assert result.reason_for_incompletion == "Conductor task field input_data must be a mapping"
