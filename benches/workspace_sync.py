@@ -7,7 +7,8 @@ attempts of the same input ref, each publishing to its own branch: a cold one (e
 workspace root, so perago's object cache is empty) and a warm one (the same workspace root,
 as a retry or a later attempt on the same host would find it). After imports and client
 set-up, each attempt is timed from download → task body → change detection → staging →
-publication, and the object uploads and GETs it sent are counted. Three scenarios on a
+publication → removal of the attempt workspace (both implementations delete it before the
+attempt returns), and the object uploads and GETs it sent are counted. Three scenarios on a
 repository of FILES objects (default 1,000 × 256 KiB = 256 MB): the body rewrites every
 file, changes exactly one, or changes nothing. Prints wall seconds (cold, warm), the
 child's own CPU seconds for the cold attempt (what the client costs, less sensitive to a
@@ -25,9 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -144,16 +147,19 @@ def prepare_perago061(env: dict[str, str], repo: str, ref: str, scenario: str, w
         task = _attempt(branch)
         root = workdir / f"ws-{branch}"
         root.mkdir()
-        runtime.download_workspace(workspace, spec, root)
-        before = _snapshot_workspace(root)
-        _body(scenario)(root)
-        if _snapshot_workspace(root) == before:
-            return runtime.complete_noop_workspace(workspace, spec, task)
-        staged = runtime.stage_workspace(root, workspace, spec, task)
         try:
-            return runtime.publish_workspace(staged, workspace, spec, task)
+            runtime.download_workspace(workspace, spec, root)
+            before = _snapshot_workspace(root)
+            _body(scenario)(root)
+            if _snapshot_workspace(root) == before:
+                return runtime.complete_noop_workspace(workspace, spec, task)
+            staged = runtime.stage_workspace(root, workspace, spec, task)
+            try:
+                return runtime.publish_workspace(staged, workspace, spec, task)
+            finally:
+                runtime.cleanup_staging(staged)
         finally:
-            runtime.cleanup_staging(staged)
+            shutil.rmtree(root)  # 0.6.1's execute removes the attempt workspace too, as perago does
 
     return attempt
 
@@ -220,17 +226,26 @@ def seed(env: dict[str, str], files: int, kib: int, scratch: Path) -> tuple[str,
     )
 
     def upload(index: int) -> None:
-        path = scratch / f"seed-{index}.bin"
+        # one source file per uploading thread, rewritten for each object: creating and deleting
+        # a file per object would leave the filesystem's inode tables full of freshly freed
+        # entries, which ext4 without a journal skips slowly for minutes, while the attempts run
+        path = scratch / f"seed-{threading.get_ident()}.bin"
         path.write_bytes(os.urandom(kib * 1024))
         client.upload_object(
             repo, "main", f"data/d{index % 20:02d}/f{index:04d}.bin", path, kib * 1024,
             content_type=None, metadata={},
         )
-        path.unlink()
 
     run_bounded(upload, range(files), 8)
     commit = client.commit(repo, "main", "seed", {})
     return repo, commit.id
+
+
+def _child_environment(python: str) -> dict[str, str]:
+    """This process's environment, without PYTHONPATH for the oracle (it must import its own perago)."""
+    if python == sys.executable:
+        return dict(os.environ)
+    return {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
 
 
 def measure(
@@ -251,7 +266,7 @@ def measure(
         client.create_branch(repo, branch, ref, hidden=False)
     child = subprocess.run(
         [python, __file__, "--child", implementation, repo, ref, scenario, branches["cold"], branches["warm"]],
-        env={**os.environ, **env, "BENCH_EMULATOR_PID": str(emulator_pid)},
+        env={**_child_environment(python), **env, "BENCH_EMULATOR_PID": str(emulator_pid)},
         capture_output=True,
         text=True,
         check=False,
@@ -274,6 +289,9 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--kib", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=1, help="runs per cell; the fastest is reported")
+    parser.add_argument(
+        "--scenario", action="append", choices=SCENARIOS, help="run only this scenario (repeatable); default: all"
+    )
     args = parser.parse_args()
     if not Path(ORACLE_PYTHON).exists():
         sys.exit(f"perago 0.6.1 oracle interpreter not found at {ORACLE_PYTHON} (set PERAGO_ORACLE_PYTHON)")
@@ -292,7 +310,7 @@ def main() -> None:
                 f"{'scenario':<20} {'implementation':<15} {'cold s':>7} {'warm s':>7} {'cold CPU s':>15} "
                 f"{'uploads':>8} {'GETs cold':>9} {'GETs warm':>9}"
             )
-            for scenario in SCENARIOS:
+            for scenario in args.scenario or SCENARIOS:
                 cells: dict[str, dict[str, float]] = {}
                 for implementation, python in (("perago", sys.executable), ("perago 0.6.1", ORACLE_PYTHON)):
                     runs = [

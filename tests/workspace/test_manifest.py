@@ -89,6 +89,20 @@ def test_rewriting_identical_content_is_not_a_change(tmp_path: Path) -> None:
     assert not scan_changes(tmp_path, manifest, PROJECTION).changed
 
 
+def test_large_rewritten_files_are_compared_by_their_whole_content(tmp_path: Path) -> None:
+    """Files spanning several read buffers, hashed on the change-detection threads: a rewrite
+    with the same bytes is no change, one differing only in its last byte is."""
+    size = (5 << 20) // 2 + 7  # 2.5 MiB and a ragged tail: three reads of a 1 MiB buffer
+    originals = {f"big/{n}.bin": bytes([n]) * size for n in range(6)}
+    manifest = downloaded(tmp_path, originals)
+    for relative, content in originals.items():
+        changed = relative == "big/3.bin"
+        with open(tmp_path / relative, "r+b") as handle:
+            handle.write(content[:-1] + (b"\xff" if changed else content[-1:]))
+    changes = scan_changes(tmp_path, manifest, PROJECTION)
+    assert [upload.relative for upload in changes.uploads] == ["big/3.bin"]
+
+
 def test_copy2_that_restores_size_and_mtime_is_still_noticed(tmp_path: Path) -> None:
     manifest = downloaded(tmp_path, {"a.txt": b"AAAA"})
     other = tmp_path.parent / f"{tmp_path.name}-source"
