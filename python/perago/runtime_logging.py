@@ -45,7 +45,6 @@ values (`diagnose=False`).
 from __future__ import annotations
 
 import glob
-import math
 import os
 import sys
 import threading
@@ -179,46 +178,34 @@ class _DirectRecords:
         self.process = {"id": os.getpid(), "name": current_process().name}
         self.places: dict[Any, _CallerPlace] = {}
         self.shapes: dict[tuple[Any, ...], _RecordShape] = {}
-        self.clock = _RecordClock(since=_LOGGING_IMPORTED)
+        self.clock = _RecordClock(since=_LOGGING_IMPORTED_US)
 
     def installed(self) -> bool:
         """The sink is still open: loguru stops (closes) it when its handler is removed."""
         return self.sink.is_open
 
     def write(self, level_name: str, message: str, fields: dict[str, Any], caller: Any) -> None:
-        now = time.time()
+        micros = time.time_ns() // 1000  # loguru's clock: datetime.now(), to the microsecond
         extra = {"worker_id": self.worker_id, **fields}
         if self.redactor:
             message = self.redactor.redact(message)
             extra = self.redactor.redact_value(extra)
-        code = caller.f_code
         thread = threading.current_thread()
         # A code object's hash is computed afresh on every call: key on its id (the shape
         # keeps the code object alive, so the id cannot be reused while the entry exists).
-        key = (id(code), caller.f_lineno, level_name, message, thread.ident, thread.name)
+        # The caller's instruction offset stands for its line, which takes a scan of the
+        # code's line table to compute.
+        key = (id(caller.f_code), caller.f_lasti, level_name, message, thread.ident, thread.name)
         shape = self.shapes.get(key)
         if shape is None:
             shape = self._shape(key, caller)
-        text_moment, elapsed, moment = self.clock.stamps(now)
-        self.sink.write_line(
-            b"".join(
-                (
-                    b'{"text":"',
-                    text_moment,
-                    shape.text_rest,
-                    elapsed,
-                    b',"exception":null,"extra":',
-                    to_json(extra, fallback=str),
-                    shape.fixed,
-                    moment,
-                    b"}}\n",
-                )
-            )
-        )
+        text_moment, elapsed, moment = self.clock.stamps(micros)
+        self.sink.write_line(shape.template % (text_moment, elapsed, to_json(extra, fallback=str), moment))
 
     def _shape(self, key: tuple[Any, ...], caller: Any) -> _RecordShape:
-        _, line, level_name, message, thread_id, thread_name = key
+        _, _, level_name, message, thread_id, thread_name = key
         code = caller.f_code
+        line = caller.f_lineno
         place = self.places.get(code)
         if place is None:
             place = self.places[code] = _CallerPlace.of(code, caller.f_globals.get("__name__"))
@@ -234,11 +221,7 @@ class _DirectRecords:
             "process": self.process,
             "thread": {"id": thread_id, "name": thread_name},
         }
-        shape = _RecordShape(
-            code=code,
-            text_rest=to_json(text_rest)[1:-1] + b'","record":{"elapsed":',
-            fixed=b"," + to_json(fixed)[1:-1] + b',"time":',
-        )
+        shape = _RecordShape(code, _record_template(text_rest, fixed))
         if len(self.shapes) >= _MAX_RECORD_SHAPES:
             self.shapes.clear()  # messages that vary per call: keep the cache bounded
         self.shapes[key] = shape
@@ -250,67 +233,65 @@ _MAX_RECORD_SHAPES = 1024
 
 @dataclass(frozen=True, slots=True)
 class _RecordShape:
-    """The constant bytes of one kind of record: the text after its moment up to the
-    record's `elapsed`, and the fields from `file` up to `time`; `code` is the caller's."""
+    """One kind of record: its line as a bytes %-template (see `_record_template`) and the
+    caller's code object."""
 
     code: Any
-    text_rest: bytes
-    fixed: bytes
+    template: bytes
+
+
+def _record_template(text_rest: str, fixed: dict[str, Any]) -> bytes:
+    """loguru's serialized line with the constant parts in place and `%b` holes for what
+    `_RecordClock.stamps` gives and then `extra`: moment of the text, elapsed, time, extra."""
+    text_rest_json = to_json(text_rest)[1:-1].replace(b"%", b"%%")
+    fixed_json = to_json(fixed)[1:-1].replace(b"%", b"%%")
+    return (
+        b'{"text":"%b' + text_rest_json + b'","record":{"elapsed":%b,"exception":null,'
+        b'"extra":%b,' + fixed_json + b',"time":%b}}\n'
+    )
 
 
 class _RecordClock:
-    """loguru's time fields for a `time.time()` value, as JSON bytes: the values
-    `datetime.fromtimestamp(now, LOG_TIMEZONE)` and `timedelta(seconds=now - since)` give
-    (microseconds rounded half to even, as both round), without building either object
-    per record — the parts down to the second are formatted once per second."""
+    """loguru's time fields for a moment in microseconds since the epoch, as JSON bytes:
+    what the `datetime` (in `LOG_TIMEZONE`) and the `timedelta` since `since` of that moment
+    would show, without building either per record — the parts down to the second are
+    formatted once per second."""
 
     __slots__ = ("_elapsed_second", "_elapsed_text", "_second", "_second_text", "since")
 
-    def __init__(self, since: float) -> None:
+    def __init__(self, since: int) -> None:
         self.since = since
         self._second = self._elapsed_second = -1
-        self._second_text = self._elapsed_text = ""
+        self._second_text = self._elapsed_text = b""
 
-    def stamps(self, now: float) -> tuple[bytes, bytes, bytes]:
+    def stamps(self, micros: int) -> tuple[bytes, bytes, bytes]:
         """The text's `YYYY-MM-DD HH:MM:SS.mmm` (milliseconds truncated, as loguru shows
         them), the record's `elapsed` and its `time`."""
-        fraction, whole = math.modf(now)
-        second = int(whole)
-        micro = round(fraction * 1e6)
-        if micro >= 1_000_000:
-            second += 1
-            micro -= 1_000_000
-        if micro < 0:  # before 1970: leave it to datetime
-            moment = datetime.fromtimestamp(now, LOG_TIMEZONE)
-            shown = str(moment)
-            second_text, micro = shown[:19], moment.microsecond
-        else:
-            if second != self._second:
-                self._second_text = str(datetime.fromtimestamp(second, LOG_TIMEZONE))[:19]
-                self._second = second
-            second_text = self._second_text
-            shown = f"{second_text}.{micro:06d}+08:00" if micro else f"{second_text}+08:00"
+        second, micro = divmod(micros, 1_000_000)
+        if second != self._second:
+            self._second_text = str(datetime.fromtimestamp(second, LOG_TIMEZONE))[:19].encode()
+            self._second = second
+        text = self._second_text
         return (
-            f"{second_text}.{micro // 1000:03d}".encode(),
-            self._elapsed(now - self.since),
-            b'{"repr":"' + shown.encode() + b'","timestamp":' + to_json(now) + b"}",
+            b"%b.%03d" % (text, micro // 1000),
+            self._elapsed(micros - self.since),
+            b'{"repr":"%b.%06d+08:00","timestamp":%b}' % (text, micro, to_json(micros / 1_000_000))
+            if micro
+            else b'{"repr":"%b+08:00","timestamp":%b}' % (text, to_json(micros / 1_000_000)),
         )
 
-    def _elapsed(self, seconds: float) -> bytes:
+    def _elapsed(self, micros: int) -> bytes:
         """`{"repr": str(elapsed), "seconds": elapsed.total_seconds()}`."""
-        fraction, whole = math.modf(seconds)
-        total = int(whole) * 1_000_000 + round(fraction * 1e6)
-        if total < 0:  # the clock went back: leave it to timedelta
-            elapsed = timedelta(seconds=seconds)
-            shown, total_seconds = str(elapsed), elapsed.total_seconds()
-        else:
-            whole_seconds, micro = divmod(total, 1_000_000)
-            if whole_seconds != self._elapsed_second:
-                self._elapsed_text = str(timedelta(seconds=whole_seconds))
-                self._elapsed_second = whole_seconds
-            shown = f"{self._elapsed_text}.{micro:06d}" if micro else self._elapsed_text
-            total_seconds = total / 1_000_000
-        return b'{"repr":"' + shown.encode() + b'","seconds":' + to_json(total_seconds) + b"}"
+        seconds = micros / 1_000_000
+        if micros < 0:  # the clock went back
+            return b'{"repr":"%b","seconds":%b}' % (str(timedelta(microseconds=micros)).encode(), to_json(seconds))
+        whole, micro = divmod(micros, 1_000_000)
+        if whole != self._elapsed_second:
+            self._elapsed_text = str(timedelta(seconds=whole)).encode()
+            self._elapsed_second = whole
+        if micro:
+            return b'{"repr":"%b.%06d","seconds":%b}' % (self._elapsed_text, micro, to_json(seconds))
+        return b'{"repr":"%b","seconds":%b}' % (self._elapsed_text, to_json(seconds))
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +310,7 @@ class _CallerPlace:
 
 
 _direct: _DirectRecords | None = None
-_LOGGING_IMPORTED = time.time()  # loguru's `elapsed` counts from its import, moments before
+_LOGGING_IMPORTED_US = time.time_ns() // 1000  # loguru's `elapsed` counts from its import, moments before
 
 
 def log_process_started(

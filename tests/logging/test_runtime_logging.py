@@ -383,27 +383,29 @@ def test_task_records_go_through_loguru_when_perago_logging_was_replaced(tmp_pat
 
 @pytest.mark.parametrize(
     "offset",
-    [0.0, 0.25, 1.0000005, 59.9999996, 3599.0, 86400.0, 2 * 86400 + 0.123456, -2.5],
-    ids=["import", "quarter", "half-micro", "minute-carry", "hour", "one-day", "two-days", "clock-back"],
+    [0, 250_000, 1_000_001, 59_999_999, 3_599_000_000, 86_400_000_000, 2 * 86_400_000_000 + 123_456, -2_500_000],
+    ids=["import", "quarter", "one-micro", "minute-carry", "hour", "one-day", "two-days", "clock-back"],
 )
 def test_task_record_times_read_like_datetime_and_timedelta(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offset: float
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offset: int
 ) -> None:
     """The record's time and elapsed fields are what loguru's datetime/timedelta would show,
     whole seconds and day counts included, whatever the moment."""
     import perago.runtime_logging as runtime_logging
 
     log_file = configure(tmp_path)
-    since = runtime_logging._LOGGING_IMPORTED
+    since = runtime_logging._LOGGING_IMPORTED_US
     now = since + offset
-    for moment in (now, float(int(now)), float(int(now)) + 0.9999996):
-        monkeypatch.setattr(runtime_logging.time, "time", lambda moment=moment: moment)
+    moments = (now, now - now % 1_000_000, now - now % 1_000_000 + 999_999)
+    for moment in moments:
+        monkeypatch.setattr(runtime_logging.time, "time_ns", lambda moment=moment: moment * 1000 + 999)
         log_task_record("INFO", "task attempt finished", {})
     monkeypatch.undo()
-    for line, moment in zip(records(log_file), (now, float(int(now)), float(int(now)) + 0.9999996), strict=True):
-        expected_time = datetime.fromtimestamp(moment, timezone(timedelta(hours=8)))
-        expected_elapsed = timedelta(seconds=moment - since)
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    for line, moment in zip(records(log_file), moments, strict=True):
+        expected_time = (epoch + timedelta(microseconds=moment)).astimezone(timezone(timedelta(hours=8)))
+        expected_elapsed = timedelta(microseconds=moment - since)
         record = line["record"]
-        assert record["time"] == {"repr": str(expected_time), "timestamp": moment}
+        assert record["time"] == {"repr": str(expected_time), "timestamp": expected_time.timestamp()}
         assert record["elapsed"] == {"repr": str(expected_elapsed), "seconds": expected_elapsed.total_seconds()}
         assert line["text"].startswith(f"{str(expected_time)[:19]}.{expected_time.microsecond // 1000:03d} | INFO ")
