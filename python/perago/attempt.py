@@ -117,7 +117,7 @@ class AttemptSnapshot:
         input_data = get("inputData")
         if input_data is None:
             raise TaskInputError("Conductor task is missing required field input_data")
-        if not isinstance(input_data, Mapping):
+        if type(input_data) is not dict and not isinstance(input_data, Mapping):
             raise TaskInputError("Conductor task field input_data must be a mapping")
         retried = get("retriedTaskId")
         timeout = get("responseTimeoutSeconds")
@@ -274,8 +274,7 @@ class AttemptRunner:
         if debug_records_wanted():
             logger.debug("task attempt started", **ids)
         try:
-            snapshot = AttemptSnapshot.from_task(task)
-            result = self._run_phases(Attempt(snapshot, execution_id, self.worker_id))
+            result = self._run_phases(AttemptSnapshot.from_task(task), execution_id)
         except Exception as exc:
             result = result_for_exception(exc, max_length=self.failure_reason_max_length, task_id=task_id)
         elapsed = perf_counter() - started
@@ -295,20 +294,22 @@ class AttemptRunner:
             log_task_record("WARNING", "task attempt finished", fields)
         return FinishedAttempt(task_id, workflow_instance_id, execution_id, result)
 
-    def _run_phases(self, attempt: Attempt) -> RuntimeTaskResult:
+    def _run_phases(self, snapshot: AttemptSnapshot, execution_id: str) -> RuntimeTaskResult:
         contract = self._contract
-        raw_workspace, raw_params = contract.split_input(attempt.snapshot.input_data)
+        raw_workspace, raw_params = contract.split_input(snapshot.input_data)
         workspace = contract.validate_workspace(raw_workspace) if self._has_workspace else None
         params = contract.validate_params(raw_params)
+        fn = self._fn
+        if workspace is None and self._metrics_spec is None:
+            return completed(contract.output(contract.validate_result(fn(params))))
+        attempt = Attempt(snapshot, execution_id, self.worker_id)
         metrics = None
         if self._metrics_spec is not None:
             if self._metrics is None:
                 return failed(NO_METRICS_RECORDER, max_length=self.failure_reason_max_length)
             metrics = self._bound_metrics(attempt, self._metrics)
-        fn = self._fn
         if workspace is None:
-            raw_result = fn(params) if metrics is None else fn(params, metrics)
-            return completed(contract.output(contract.validate_result(raw_result)))
+            return completed(contract.output(contract.validate_result(fn(params, metrics))))
         runtime = self._workspace_runtime
         if runtime is None:
             return failed(NO_WORKSPACE_RUNTIME, max_length=self.failure_reason_max_length)

@@ -37,6 +37,7 @@ class TaskContract:
 
     __slots__ = (
         "_dump_result",
+        "_output_model",
         "_dump_workspace",
         "_has_workspace",
         "_params_extra",
@@ -50,6 +51,7 @@ class TaskContract:
         self._params_extra = "forbid" if task.strict_params else "ignore"
         self._validate_params = _core_validator(task.params_model)
         self._validate_result = _core_validator(task.output_model)
+        self._output_model = task.output_model
         self._dump_result = _core_serializer(task.output_model)
         self._validate_workspace = _core_validator(WorkspaceInput)
         self._dump_workspace = _core_serializer(WorkspaceOutput)
@@ -61,10 +63,10 @@ class TaskContract:
         is not an object at all).
         """
         if self._has_workspace:
-            if not isinstance(input_data, Mapping) or "workspace" not in input_data or "params" not in input_data:
+            if not _is_mapping(input_data) or "workspace" not in input_data or "params" not in input_data:
                 raise TaskInputError(WORKSPACE_INPUT_KEYS_MISSING)
             return input_data["workspace"], input_data["params"]
-        if not isinstance(input_data, Mapping) or "params" not in input_data:
+        if not _is_mapping(input_data) or "params" not in input_data:
             raise TaskInputError(PARAMS_INPUT_KEY_MISSING)
         return None, input_data["params"]
 
@@ -82,7 +84,8 @@ class TaskContract:
         A model instance of any class is first dumped to a dict by field name, so
         it is re-validated like a mapping.
         """
-        if isinstance(raw_result, BaseModel):
+        # `type(...) is` first: the usual case, without the ABC machinery of `isinstance`.
+        if type(raw_result) is self._output_model or isinstance(raw_result, BaseModel):
             raw_result = raw_result.__pydantic_serializer__.to_python(raw_result)
         return self._validate_result(raw_result, extra="forbid")
 
@@ -105,6 +108,11 @@ class TaskContract:
         if workspace is not None:
             raise TaskInputError("workspace-free output cannot carry a workspace reference")
         return {"result": self._dump_result(result, mode="json")}
+
+
+def _is_mapping(value: object) -> bool:
+    """`isinstance(value, Mapping)`, without the ABC check for the dicts JSON parsing yields."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _core_validator(model: type[BaseModel]) -> Any:
