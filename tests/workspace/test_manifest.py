@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from perago.workspace.content_digest import new_digest
 from perago.workspace.errors import WorkspaceContractError
 from perago.workspace.keys import WorkspaceProjection
 from perago.workspace.manifest import (
@@ -21,6 +21,12 @@ from perago.workspace.manifest import (
 )
 
 PROJECTION = WorkspaceProjection("data")
+
+
+def digest_of_bytes(content: bytes) -> str:
+    digest = new_digest()
+    digest.update(content)
+    return digest.hexdigest()
 
 
 def downloaded(root: Path, files: dict[str, bytes], *, sealed_long_ago: bool = True) -> Manifest:
@@ -41,7 +47,7 @@ def downloaded(root: Path, files: dict[str, bytes], *, sealed_long_ago: bool = T
                     content_type="audio/wav",
                     metadata={"origin": "mixer"},
                 ),
-                sha256=hashlib.sha256(content).hexdigest(),
+                digest=digest_of_bytes(content),
                 size=len(content),
                 inode=info.st_ino,
                 ctime_ns=info.st_ctime_ns,

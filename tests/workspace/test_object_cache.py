@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from perago.workspace import run_workspace_attempt
+from perago.workspace.content_digest import new_digest
 from perago.workspace.errors import LakeFSError
 from perago.workspace.lakefs_client import LakeFSClient, ObjectRead
 from perago.workspace.manifest import RemoteObject
@@ -239,14 +240,18 @@ def test_a_kept_alive_connection_the_server_closed_is_replaced(
 # -- the cache directory on its own ---------------------------------------------------
 
 
+def digest_of_bytes(content: bytes) -> str:
+    digest = new_digest()
+    digest.update(content)
+    return digest.hexdigest()
+
+
 def cache_with(tmp_path: Path, contents: dict[str, bytes], **options: Any) -> ObjectCache:
     cache = ObjectCache(tmp_path / "cache", namespace="http://lakefs", **options)
     for checksum, content in contents.items():
         source = tmp_path / f"adopt-{checksum}"
         source.write_bytes(content)
-        import hashlib
-
-        assert cache.adopt([("repo", checksum, len(content), source, hashlib.sha256(content).hexdigest())]) == 1
+        assert cache.adopt([("repo", checksum, len(content), source, digest_of_bytes(content))]) == 1
         assert not source.exists(), "adopting moves the file"
     return cache
 
@@ -273,6 +278,27 @@ def test_entries_are_keyed_by_repository_checksum_and_size(tmp_path: Path) -> No
     elsewhere = ObjectCache(tmp_path / "cache", namespace="http://elsewhere")
     elsewhere.refresh()
     assert elsewhere.lookup("repo", "abc", 7) is None
+
+
+def test_a_cache_filled_by_a_perago_naming_blobs_by_sha256_is_not_used_and_not_called_corrupt(
+    tmp_path: Path,
+) -> None:
+    """Caches written before blobs were named by BLAKE3 hold SHA-256 names under keys
+    without the algorithm: those lines are never looked up (a lookup would re-hash the blob,
+    find its name wrong and delete it as corrupt); the blobs age out through `prune`."""
+    import hashlib
+
+    content = b"payload"
+    old_key = hashlib.sha256("\x00".join(["http://lakefs", "repo", "abc", "7"]).encode()).hexdigest()
+    old_name = hashlib.sha256(content).hexdigest()
+    (tmp_path / "cache" / "blobs" / old_name[0]).mkdir(parents=True)
+    blob = tmp_path / "cache" / "blobs" / old_name[0] / old_name
+    blob.write_bytes(content)
+    (tmp_path / "cache" / "index.log").write_text(f"{old_key} {old_name}\n")
+    cache = ObjectCache(tmp_path / "cache", namespace="http://lakefs")
+    cache.refresh()
+    assert cache.lookup("repo", "abc", 7) is None
+    assert blob.exists()
 
 
 def test_another_process_sees_entries_after_a_refresh_and_torn_lines_are_skipped(tmp_path: Path) -> None:

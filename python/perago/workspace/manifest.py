@@ -1,8 +1,8 @@
 """What was downloaded, and what the task changed since.
 
-The manifest is taken while downloading (the SHA-256 is computed as the bytes stream
-through), so the workspace is hashed at most once more, and only for files whose inode,
-size, ctime or mtime moved (W-21). ctime cannot be set by a task, so a file rewritten
+The manifest is taken while downloading (the content digest, see `content_digest`, is
+computed as the bytes stream through), so the workspace is hashed at most once more, and
+only for files whose inode, size, ctime or mtime moved (W-21). ctime cannot be set by a task, so a file rewritten
 with `shutil.copy2` (which restores the old mtime) is still noticed; a file whose ctime
 falls inside the last `RACY_WINDOW_NS` before the manifest was sealed is always rehashed,
 because a write in the same coarse clock tick would leave ctime unchanged (git's
@@ -16,7 +16,6 @@ uploaded: they fail the attempt terminally, naming the path (W-12).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import time
@@ -27,8 +26,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from perago.workspace.errors import WorkspaceContractError
+from perago.workspace.content_digest import digest_of_file
 from perago.workspace.keys import MARKER_NAME, WorkspaceProjection, check_collisions
-from perago.workspace.object_http import thread_buffer
 
 RACY_WINDOW_NS = 100_000_000
 COARSE_RACY_WINDOW_NS = 2_000_000_000
@@ -54,7 +53,8 @@ class ManifestEntry:
 
     relative: str
     remote: RemoteObject
-    sha256: str
+    digest: str
+    """`content_digest` of the file as downloaded."""
     size: int
     inode: int
     ctime_ns: int
@@ -117,22 +117,6 @@ class ChangeSet:
         return sum(upload.size for upload in self.uploads)
 
 
-def sha256_of_file(path: Path) -> str:
-    """SHA-256 hex of a regular file, opened without following a symlink.
-
-    Read into the calling thread's reused buffer: a fresh 1 MiB bytes object per read
-    costs an allocation and page faults for every file of a rewritten workspace."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-    digest = hashlib.sha256()
-    buffer = thread_buffer()
-    try:
-        while count := os.readv(fd, [buffer]):
-            digest.update(buffer[:count])
-    finally:
-        os.close(fd)
-    return digest.hexdigest()
-
-
 def _walk_regular_files(root: Path) -> Iterator[tuple[str, os.stat_result]]:
     """Yield (relative path, lstat) of every regular file; refuse anything that is not a file or directory."""
     pending = [("", root)]
@@ -168,7 +152,7 @@ def _special_kind(mode: int) -> str:
 def scan_changes(root: Path, manifest: Manifest, projection: WorkspaceProjection) -> ChangeSet:
     """Compare the attempt workspace with the download manifest and build the sync plan.
 
-    Files whose stat alone cannot tell are hashed on a few threads (hashlib releases the
+    Files whose stat alone cannot tell are hashed on a few threads (the digest releases the
     GIL), since a task that rewrites everything leaves every file to hash.
     """
     candidates: list[tuple[str, str, os.stat_result, ManifestEntry | None, bool | None]] = []
@@ -188,7 +172,7 @@ def scan_changes(root: Path, manifest: Manifest, projection: WorkspaceProjection
         relative, _key, _info, entry, verdict = candidate
         if verdict is not None or entry is None:
             return True
-        return sha256_of_file(root / relative) != entry.sha256
+        return digest_of_file(root / relative) != entry.digest
 
     verdicts = _map_threaded(changed, candidates)
     uploads = [
@@ -261,4 +245,4 @@ def _content_changed(
     verdict = _stat_says(info, entry, manifest)
     if verdict is not None:
         return verdict
-    return sha256_of_file(path) != entry.sha256
+    return digest_of_file(path) != entry.digest

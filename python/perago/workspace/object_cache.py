@@ -5,11 +5,15 @@ names start with `task_id=`, the only entries the attempt GC removes), so retrie
 later attempts of the same input, read-only ones included, copy their files from local
 disk instead of fetching them from lakeFS.
 
-    blobs/<sha256[0]>/<sha256>    object content, named by its SHA-256; mtime = last use
-    index.log                     lines "<key> <sha256>": the blob holding what lakeFS stores
+    blobs/<digest[0]>/<digest>    object content, named by its content digest (BLAKE3, see
+                                  `content_digest`); mtime = last use
+    index.log                     lines "<key> <digest>": the blob holding what lakeFS stores
                                   under (endpoint, repository, checksum, size); key = SHA-256
-                                  of those four. Appended with O_APPEND (one write per
-                                  attempt), read incrementally, compacted by `prune`.
+                                  of those four and the digest algorithm. Appended with
+                                  O_APPEND (one write per attempt), read incrementally,
+                                  compacted by `prune`. Lines written by a perago naming
+                                  blobs by another algorithm (SHA-256 before) have other keys,
+                                  so they are never looked up; their blobs age out.
 
 An append-only log rather than one small file or symlink per object because creating an
 inode is the expensive part of filling the cache on ext4 (measured: as costly as the rename
@@ -52,13 +56,15 @@ from pathlib import Path
 from loguru import logger
 
 from perago.config import DEFAULT_WORKSPACE_GC_TTL
+from perago.workspace.content_digest import ALGORITHM as DIGEST_ALGORITHM
+from perago.workspace.content_digest import new_digest
 from perago.workspace.file_clone import clone
 from perago.workspace.object_http import thread_buffer, write_all
 
 OBJECT_CACHE_DIR_NAME = ".perago-object-cache"
 DEFAULT_CACHE_MAX_BYTES = 20 << 30
 DEFAULT_PRUNE_INTERVAL_SECONDS = 3600.0
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_HEX_256 = re.compile(r"^[0-9a-f]{64}$")
 _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _OPEN_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
@@ -100,11 +106,11 @@ class ObjectCache:
     # -- reading --------------------------------------------------------------------
 
     def index_key(self, repository: str, checksum: str, size: int) -> str:
-        identity = "\x00".join([self.namespace, repository, checksum, str(size)])
+        identity = "\x00".join([self.namespace, repository, checksum, str(size), DIGEST_ALGORITHM])
         return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
 
-    def blob_path(self, sha256: str) -> Path:
-        return self._blobs / sha256[0] / sha256
+    def blob_path(self, digest: str) -> Path:
+        return self._blobs / digest[0] / digest
 
     def refresh(self) -> None:
         """Read the index lines other attempts and processes appended since the last refresh."""
@@ -131,13 +137,13 @@ class ObjectCache:
             self._index_offset, self._index_inode = offset + complete, info.st_ino
 
     def lookup(self, repository: str, checksum: str, size: int) -> str | None:
-        """The SHA-256 of the cached content of this object as of the last `refresh`, or None."""
+        """The content digest of the cached copy of this object as of the last `refresh`, or None."""
         key = self.index_key(repository, checksum, size)
         with self._lock:
             return self._entries.get(key)
 
     def fill(self, repository: str, checksum: str, size: int, target_fd: int) -> str | None:
-        """Write the cached content of an object into the empty `target_fd`; its SHA-256, or
+        """Write the cached content of an object into the empty `target_fd`; its digest, or
         None: not cached, or the cached copy was wrong (then it is removed and `target_fd`
         is emptied again), so download it."""
         expected = self.lookup(repository, checksum, size)
@@ -172,7 +178,7 @@ class ObjectCache:
 
     def adopt(self, entries: Iterable[tuple[str, str, int, Path, str]]) -> int:
         """Move verified files into the cache; `entries` are (repository, checksum, size, path,
-        sha256). Returns how many were moved.
+        content digest). Returns how many were moved.
 
         Best effort: a file that cannot be moved (another filesystem, a read-only cache)
         stays where it is and the caller deletes it as usual.
@@ -184,22 +190,22 @@ class ObjectCache:
             self._ensure_layout()
         except OSError as error:
             failure, entries = error, ()
-        for repository, checksum, size, path, sha256 in entries:
+        for repository, checksum, size, path, digest in entries:
             try:
                 # Replacing an existing blob is harmless: same name, same content, and a reader
                 # keeps the descriptor it holds. The mtime (download time) stands for last use.
-                os.replace(path, self.blob_path(sha256))
+                os.replace(path, self.blob_path(digest))
             except OSError as error:
                 failure = error
                 if error.errno in (errno.EXDEV, errno.EROFS, errno.EACCES):
                     break  # every other file would fail the same way
                 continue
             added += size
-            adopted[self.index_key(repository, checksum, size)] = sha256
+            adopted[self.index_key(repository, checksum, size)] = digest
         if failure is not None:
             logger.debug("objects not cached", cache_dir=str(self.root), error=str(failure))
         if adopted:
-            self._append_index([f"{key} {sha256}\n" for key, sha256 in adopted.items()])
+            self._append_index([f"{key} {digest}\n" for key, digest in adopted.items()])
         with self._lock:
             self._entries.update(adopted)
             self._estimated_bytes += added
@@ -234,9 +240,9 @@ class ObjectCache:
                 lines = dict(_index_lines(log.read()))
         except FileNotFoundError:
             return
-        kept = {key: sha for key, sha in lines.items() if self.blob_path(sha).exists()}
+        kept = {key: digest for key, digest in lines.items() if self.blob_path(digest).exists()}
         temporary = self.root / f"index.log.{os.getpid()}.{threading.get_ident()}"
-        temporary.write_text("".join(f"{key} {sha}\n" for key, sha in kept.items()), "ascii")
+        temporary.write_text("".join(f"{key} {digest}\n" for key, digest in kept.items()), "ascii")
         os.replace(temporary, self._index_log)
         with self._lock:
             self._entries, self._index_offset, self._index_inode = kept, 0, -1
@@ -284,16 +290,16 @@ class ObjectCache:
 
 
 def _index_lines(data: bytes) -> Iterator[tuple[str, str]]:
-    """(key, sha256) of each well-formed index line; torn or foreign lines are skipped."""
+    """(key, digest) of each well-formed index line; torn or foreign lines are skipped."""
     for line in data.decode("ascii", "replace").splitlines():
-        key, _, sha256 = line.partition(" ")
-        if _SHA256_HEX.match(key) and _SHA256_HEX.match(sha256):
-            yield key, sha256
+        key, _, digest = line.partition(" ")
+        if _HEX_256.match(key) and _HEX_256.match(digest):
+            yield key, digest
 
 
 def _copy_hashing(source_fd: int, target_fd: int) -> str:
-    """Copy (reflink where possible) and return the SHA-256 of what `target_fd` now holds."""
-    digest = hashlib.sha256()
+    """Copy (reflink where possible) and return the content digest of what `target_fd` now holds."""
+    digest = new_digest()
     buffer = thread_buffer()
     if clone(source_fd, target_fd):
         offset = 0

@@ -27,6 +27,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TypeVar
 
+from perago.workspace.content_digest import new_digest
 from perago.workspace.errors import LakeFSError
 from perago.workspace.keys import WorkspaceProjection, check_collisions
 from perago.workspace.lakefs_client import LakeFSClient, ObjectRead
@@ -113,19 +114,19 @@ def download_workspace(
         relative, remote = item
         fd = os.open(root / relative, _CREATE_FLAGS, 0o644)
         try:
-            sha256 = None
+            digest = None
             if cache is not None:
-                sha256 = cache.fill(repository, remote.checksum, remote.size_bytes, fd)
-            from_cache = sha256 is not None
-            if sha256 is None:
-                sha256 = _download_verified(client, repository, ref, remote, fd, verify_md5, timeout)
+                digest = cache.fill(repository, remote.checksum, remote.size_bytes, fd)
+            from_cache = digest is not None
+            if digest is None:
+                digest = _download_verified(client, repository, ref, remote, fd, verify_md5, timeout)
             info = os.fstat(fd)
         finally:
             os.close(fd)
         return ManifestEntry(
             relative=relative,
             remote=remote,
-            sha256=sha256,
+            digest=digest,
             size=info.st_size,
             inode=info.st_ino,
             ctime_ns=info.st_ctime_ns,
@@ -149,13 +150,13 @@ def _download_verified(
     verify_md5: bool,
     timeout: float | None,
 ) -> str:
-    """Stream one object into `fd`, hashing as it passes; its SHA-256 once verified."""
-    sha256 = hashlib.sha256()
+    """Stream one object into `fd`, hashing as it passes; its content digest once verified."""
+    digest = new_digest()
     md5 = hashlib.md5(usedforsecurity=False) if verify_md5 and is_md5_checksum(remote.checksum) else None
 
     def consume(piece: memoryview) -> None:
         write_all(fd, piece)
-        sha256.update(piece)
+        digest.update(piece)
         if md5 is not None:
             md5.update(piece)
 
@@ -163,7 +164,7 @@ def _download_verified(
     problem = verify_download(remote, received, md5.hexdigest() if md5 is not None else None)
     if problem is not None:
         raise LakeFSError(f"download {remote.key!r} from {ref!r} of repository {repository!r}", None, problem)
-    return sha256.hexdigest()
+    return digest.hexdigest()
 
 
 def retain_unchanged(root: Path, manifest: Manifest, repository: str, cache: ObjectCache) -> int:
@@ -176,7 +177,7 @@ def retain_unchanged(root: Path, manifest: Manifest, repository: str, cache: Obj
     """
     downloaded = [entry for entry in manifest.entries.values() if not entry.from_cache]
     return cache.adopt(
-        (repository, entry.remote.checksum, entry.size, root / entry.relative, entry.sha256)
+        (repository, entry.remote.checksum, entry.size, root / entry.relative, entry.digest)
         for entry, info in unchanged_entries(root, manifest, downloaded)
         if info.st_nlink == 1
     )

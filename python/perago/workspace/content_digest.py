@@ -1,0 +1,48 @@
+"""The content digest of workspace files: BLAKE3, computed as bytes stream past.
+
+One digest names content everywhere perago compares or stores it locally: the download
+manifest (what change detection compares a rewritten file against, W-21) and the object
+cache (blob names, checked again on every use, W-18). It must be cryptographic, because a
+cache blob is trusted only when its content hashes to its name and the cache is shared by
+every task on a host. BLAKE3 is: 256 bits, and 3-4 times faster than SHA-256 with SHA-NI on
+the 256 KiB objects of the workspace benchmark (its chunks are hashed in parallel SIMD
+lanes), while releasing the GIL like hashlib does. A cold attempt whose task rewrites every
+file digests the workspace twice (download, change detection), a warm one once (cache copy),
+so this is most of perago's own hashing; the MD5 that verifies a download against lakeFS's
+checksum (W-19) is separate and unavoidable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from blake3 import blake3
+
+from perago.workspace.object_http import thread_buffer
+
+ALGORITHM = "blake3"
+_OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def new_digest() -> blake3:
+    """An empty digest; `update` it with the bytes, then `hexdigest()` (64 hex digits)."""
+    return blake3()
+
+
+def digest_of_fd(fd: int) -> str:
+    """Digest of what `fd` holds from its current offset to the end (the offset moves)."""
+    digest = blake3()
+    buffer = thread_buffer()  # a fresh bytes object per read would cost page faults per file
+    while count := os.readv(fd, [buffer]):
+        digest.update(buffer[:count])
+    return digest.hexdigest()
+
+
+def digest_of_file(path: Path) -> str:
+    """Digest of a regular file, opened without following a symlink."""
+    fd = os.open(path, _OPEN_READ)
+    try:
+        return digest_of_fd(fd)
+    finally:
+        os.close(fd)
