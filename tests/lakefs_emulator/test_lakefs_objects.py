@@ -240,6 +240,30 @@ def test_identical_content_is_stored_once(emulator: LakeFSEmulator, sdk: LakeFSC
     assert first.physical_address.removeprefix("local://").startswith(str(emulator.data_dir))
 
 
+@pytest.mark.parametrize("size", [(1 << 20) - 1, 1 << 20, (1 << 20) + 1, (5 << 20) // 2])
+def test_bodies_around_the_ingest_buffer_size_are_stored_whole(
+    emulator: LakeFSEmulator, sdk: LakeFSClient, repo_name: str, size: int
+) -> None:
+    """Bodies up to the 1 MiB buffer are hashed in memory before being written, longer ones
+    stream through a temporary file: either way the object reads back whole, with its MD5."""
+    content = os.urandom(size)
+    for key in ("first", "again"):  # the second upload finds the content already stored
+        stats = upload(sdk, repo_name, "main", key, content)
+        assert (stats.size_bytes, stats.checksum) == (size, hashlib.md5(content).hexdigest())
+        assert read(sdk, repo_name, "main", key) == content
+    assert emulator.data_dir is not None
+    assert not any((emulator.data_dir / "tmp").iterdir()), "no temporary file is left behind"
+
+
+def test_content_uploaded_again_after_its_data_vanished_is_stored_again(
+    sdk: LakeFSClient, repo_name: str
+) -> None:
+    stats = upload(sdk, repo_name, "main", "fragile", b"content whose data file is removed")
+    os.unlink(stats.physical_address.removeprefix("local://"))
+    upload(sdk, repo_name, "main", "fragile", b"content whose data file is removed")
+    assert read(sdk, repo_name, "main", "fragile") == b"content whose data file is removed"
+
+
 def test_object_whose_data_vanished_is_410(emulator: LakeFSEmulator, sdk: LakeFSClient, repo_name: str) -> None:
     stats = upload(sdk, repo_name, "main", "fragile", b"unique content for 410")
     os.unlink(stats.physical_address.removeprefix("local://"))
