@@ -10,20 +10,22 @@ set-up, each attempt is timed from download → task body → change detection �
 publication → removal of the attempt workspace (both implementations delete it before the
 attempt returns), and the object uploads and GETs it sent are counted. Three scenarios on a
 repository of FILES objects (default 1,000 × 256 KiB = 256 MB): the body rewrites every
-file, changes exactly one, or changes nothing. Prints wall seconds (cold, warm), the
-child's own CPU seconds for the cold attempt (what the client costs, less sensitive to a
-busy machine than wall time) plus the emulator's CPU over the same attempt ("client+server"),
-and the speed-ups of perago over 0.6.1, which has no cache (its warm attempt only benefits
+file, changes exactly one, or changes nothing (a changed file gets a stamp unique to the
+attempt: its content is new to the emulator, as a first attempt's output would be). Prints
+wall seconds (cold, warm), the child's own CPU seconds for the cold attempt (what the client
+costs, less sensitive to a busy machine than wall time) plus the emulator's CPU over the same
+attempt ("client+server"), and the speed-ups of perago over 0.6.1, which has no cache (its warm attempt only benefits
 from the page cache): wall time cold and warm, and how much less CPU the cold attempt costs
 client and server together. The cold figures compare transfers; the warm ones show what the
 cache saves. Wall times move with the machine's load, the CPU ratio much less.
 
-Run: `.venv/bin/python benches/workspace_sync.py [--files N] [--kib K] [--repeat R]`.
+Run: `.venv/bin/python benches/workspace_sync.py [--files N] [--kib K] [--repeat R] [--scenario S]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -70,15 +72,18 @@ def _count_requests() -> dict[str, int]:
     return counter
 
 
-def _body(scenario: str):  # type: ignore[no-untyped-def]
+def _body(scenario: str, attempt: str):  # type: ignore[no-untyped-def]
+    """The task body: overwrite the first bytes of every file, of one, or of none, with a stamp
+    unique to the attempt, so each attempt uploads content the emulator has not stored yet
+    (it stores identical content once, and a later attempt would otherwise skip the writes)."""
+    stamp = hashlib.sha256(attempt.encode()).digest()[:16]
+
     def change(root: Path) -> None:
         files = sorted(p for p in root.rglob("*") if p.is_file())
         targets = {SCENARIOS[0]: files, SCENARIOS[1]: files[:1]}.get(scenario, [])
         for path in targets:
             with open(path, "r+b") as handle:
-                first = handle.read(1)
-                handle.seek(0)
-                handle.write(bytes([(first[0] + 1) % 256]) if first else b"x")
+                handle.write(stamp)
 
     return change
 
@@ -118,7 +123,7 @@ def prepare_perago(env: dict[str, str], repo: str, ref: str, scenario: str, work
             attempt_dir=attempt_dir,
             runtime=runtime,
             fence=lambda: None,
-            run_body=_body(scenario),
+            run_body=_body(scenario, branch),
         )
         return output["workspace"]["ref"]
 
@@ -150,7 +155,7 @@ def prepare_perago061(env: dict[str, str], repo: str, ref: str, scenario: str, w
         try:
             runtime.download_workspace(workspace, spec, root)
             before = _snapshot_workspace(root)
-            _body(scenario)(root)
+            _body(scenario, branch)(root)
             if _snapshot_workspace(root) == before:
                 return runtime.complete_noop_workspace(workspace, spec, task)
             staged = runtime.stage_workspace(root, workspace, spec, task)
