@@ -244,8 +244,8 @@ def test_identical_content_is_stored_once(emulator: LakeFSEmulator, sdk: LakeFSC
 def test_bodies_around_the_ingest_buffer_size_are_stored_whole(
     emulator: LakeFSEmulator, sdk: LakeFSClient, repo_name: str, size: int
 ) -> None:
-    """Bodies up to the 1 MiB buffer are hashed in memory before being written, longer ones
-    stream through a temporary file: either way the object reads back whole, with its MD5."""
+    """Bodies shorter and longer than the 1 MiB ingest buffer, stored new and then found
+    already stored: each reads back whole, with its MD5."""
     content = os.urandom(size)
     for key in ("first", "again"):  # the second upload finds the content already stored
         stats = upload(sdk, repo_name, "main", key, content)
