@@ -74,8 +74,9 @@ def _count_requests() -> dict[str, int]:
 
 def _body(scenario: str, attempt: str):  # type: ignore[no-untyped-def]
     """The task body: overwrite the first bytes of every file, of one, or of none, with a stamp
-    unique to the attempt, so each attempt uploads content the emulator has not stored yet
-    (it stores identical content once, and a later attempt would otherwise skip the writes)."""
+    unique to the attempt, so each attempt uploads content the emulator has not stored yet, as
+    a first attempt's output would be (the emulator stores identical content once: a repeated
+    output would be ingested and then discarded instead of stored)."""
     stamp = hashlib.sha256(attempt.encode()).digest()[:16]
 
     def change(root: Path) -> None:
