@@ -566,8 +566,9 @@ impl Dispatcher {
                 entry.fence = None;
                 if self.relaying {
                     entry.reserved = true;
+                    let pending = Pending::new(slot, entry.generation, lease.task_id, result);
                     let relay = self.relay.as_mut().expect("relaying needs a relay");
-                    if let Err(pending) = relay.send(Pending::new(slot, lease.task_id, result), Instant::now()) {
+                    if let Err(pending) = relay.send(pending, Instant::now()) {
                         self.settle(Outcome::HandedBack { pending });
                     }
                     return;
@@ -635,8 +636,9 @@ impl Dispatcher {
             Outcome::Delivered { pending, answer } => (pending, Some(answer)),
             Outcome::HandedBack { pending } => (pending, None),
         };
-        let Pending { slot, task_id, result, .. } = pending;
-        if let Some(entry) = self.slots.get_mut(&slot).filter(|entry| entry.reserved) {
+        let Pending { slot, generation, task_id, result, .. } = pending;
+        // Only that generation's reservation: a replacement executor may have its own.
+        if let Some(entry) = self.slots.get_mut(&slot).filter(|entry| entry.reserved && entry.generation == generation) {
             entry.reserved = false;
             if entry.ready && entry.stream.is_some() && entry.lease.is_none() {
                 self.free.insert(slot);

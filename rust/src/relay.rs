@@ -44,14 +44,16 @@ pub struct RelayTarget {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Pending {
     pub slot: u32,
+    /// The slot's executor generation that completed the task.
+    pub generation: u32,
     pub task_id: String,
     pub result: Vec<u8>,
     resent: bool,
 }
 
 impl Pending {
-    pub fn new(slot: u32, task_id: String, result: Vec<u8>) -> Pending {
-        Pending { slot, task_id, result, resent: false }
+    pub fn new(slot: u32, generation: u32, task_id: String, result: Vec<u8>) -> Pending {
+        Pending { slot, generation, task_id, result, resent: false }
     }
 }
 

@@ -82,7 +82,7 @@ impl Harness {
 }
 
 fn pending(task_id: &str) -> Pending {
-    Pending::new(1, task_id.into(), format!("{{\"taskId\":\"{task_id}\"}}").into_bytes())
+    Pending::new(1, 1, task_id.into(), format!("{{\"taskId\":\"{task_id}\"}}").into_bytes())
 }
 
 const NEXT: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\n{\"taskId\":\"n\"}";
