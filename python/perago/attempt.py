@@ -54,6 +54,7 @@ _SNAPSHOT_FIELDS: tuple[tuple[str, str, bool, Callable[[Any], Any]], ...] = (
     ("status", "status", True, str),
 )
 _OPTIONAL_TASK_KEYS = ("inputData", "iteration", "retriedTaskId", "responseTimeoutSeconds")
+_INPUT_DATA = len(_SNAPSHOT_FIELDS)  # where `input_data` comes in the snapshot's fields
 
 # Conductor task JSON → a dict of only the keys an attempt reads. A polled task carries its
 # workflow task and task definition too (about 100 values) that no attempt looks at:
@@ -88,46 +89,53 @@ class AttemptSnapshot:
     @classmethod
     def from_task(cls, task: Mapping[str, Any]) -> AttemptSnapshot:
         """Raise `TaskInputError` naming the first missing field (snake_case) or a non-mapping input."""
-        get = task.get
-        raw = (
-            get("workflowInstanceId"),
-            get("taskId"),
-            get("retryCount"),
-            get("taskDefName"),
-            get("referenceTaskName"),
-            get("seq"),
-            get("status"),
-        )
-        if None in raw:
-            # Field by field, so that a bad value before the first missing field still fails first.
-            for (name, _key, _required, convert), value in zip(_SNAPSHOT_FIELDS, raw, strict=True):
-                if value is None:
-                    raise TaskInputError(f"Conductor task is missing required field {name}")
-                convert(value)
-        workflow_instance_id, task_id, retry_count, task_def_name, reference_task_name, seq, status = raw
-        required = (
-            str(workflow_instance_id),
-            str(task_id),
-            int(retry_count),
-            str(task_def_name),
-            str(reference_task_name),
-            int(seq),
-            str(status),
-        )
-        input_data = get("inputData")
-        if input_data is None:
-            raise TaskInputError("Conductor task is missing required field input_data")
-        if type(input_data) is not dict and not isinstance(input_data, Mapping):
-            raise TaskInputError("Conductor task field input_data must be a mapping")
-        retried = get("retriedTaskId")
-        timeout = get("responseTimeoutSeconds")
-        return cls(
-            *required,
-            input_data,
-            int(get("iteration") or 0),
-            None if retried is None else str(retried),
-            None if timeout is None else int(timeout),
-        )
+        return cls(*_snapshot_values(task))
+
+
+def _snapshot_values(task: Mapping[str, Any]) -> tuple[Any, ...]:
+    """`AttemptSnapshot.from_task`'s checks and conversions, giving the fields in order: a plain
+    attempt needs only those and `input_data`, not the frozen object (an `object.__setattr__`
+    per field is most of its cost)."""
+    get = task.get
+    raw = (
+        get("workflowInstanceId"),
+        get("taskId"),
+        get("retryCount"),
+        get("taskDefName"),
+        get("referenceTaskName"),
+        get("seq"),
+        get("status"),
+    )
+    if None in raw:
+        # Field by field, so that a bad value before the first missing field still fails first.
+        for (name, _key, _required, convert), value in zip(_SNAPSHOT_FIELDS, raw, strict=True):
+            if value is None:
+                raise TaskInputError(f"Conductor task is missing required field {name}")
+            convert(value)
+    workflow_instance_id, task_id, retry_count, task_def_name, reference_task_name, seq, status = raw
+    required = (
+        str(workflow_instance_id),
+        str(task_id),
+        int(retry_count),
+        str(task_def_name),
+        str(reference_task_name),
+        int(seq),
+        str(status),
+    )
+    input_data = get("inputData")
+    if input_data is None:
+        raise TaskInputError("Conductor task is missing required field input_data")
+    if type(input_data) is not dict and not isinstance(input_data, Mapping):
+        raise TaskInputError("Conductor task field input_data must be a mapping")
+    retried = get("retriedTaskId")
+    timeout = get("responseTimeoutSeconds")
+    return (
+        *required,
+        input_data,
+        int(get("iteration") or 0),
+        None if retried is None else str(retried),
+        None if timeout is None else int(timeout),
+    )
 
 
 def new_execution_id() -> str:
@@ -274,7 +282,7 @@ class AttemptRunner:
         if debug_records_wanted():
             logger.debug("task attempt started", **ids)
         try:
-            result = self._run_phases(AttemptSnapshot.from_task(task), execution_id)
+            result = self._run_phases(_snapshot_values(task), execution_id)
         except Exception as exc:
             result = result_for_exception(exc, max_length=self.failure_reason_max_length, task_id=task_id)
         elapsed = perf_counter() - started
@@ -294,15 +302,15 @@ class AttemptRunner:
             log_task_record("WARNING", "task attempt finished", fields)
         return FinishedAttempt(task_id, workflow_instance_id, execution_id, result)
 
-    def _run_phases(self, snapshot: AttemptSnapshot, execution_id: str) -> RuntimeTaskResult:
+    def _run_phases(self, snapshot_values: tuple[Any, ...], execution_id: str) -> RuntimeTaskResult:
         contract = self._contract
-        raw_workspace, raw_params = contract.split_input(snapshot.input_data)
+        raw_workspace, raw_params = contract.split_input(snapshot_values[_INPUT_DATA])
         workspace = contract.validate_workspace(raw_workspace) if self._has_workspace else None
         params = contract.validate_params(raw_params)
         fn = self._fn
         if workspace is None and self._metrics_spec is None:
             return completed(contract.output(contract.validate_result(fn(params))))
-        attempt = Attempt(snapshot, execution_id, self.worker_id)
+        attempt = Attempt(AttemptSnapshot(*snapshot_values), execution_id, self.worker_id)
         metrics = None
         if self._metrics_spec is not None:
             if self._metrics is None:
