@@ -199,8 +199,7 @@ class _DirectRecords:
         shape = self.shapes.get(key)
         if shape is None:
             shape = self._shape(key, caller)
-        text_moment, elapsed, moment = self.clock.stamps(micros)
-        self.sink.write_line(shape.template % (text_moment, elapsed, to_json(extra, fallback=str), moment))
+        self.sink.write_line(self.clock.fill(shape.template, micros, to_json(extra, fallback=str)))
 
     def _shape(self, key: tuple[Any, ...], caller: Any) -> _RecordShape:
         _, _, level_name, message, thread_id, thread_name = key
@@ -241,20 +240,20 @@ class _RecordShape:
 
 
 def _record_template(text_rest: str, fixed: dict[str, Any]) -> bytes:
-    """loguru's serialized line with the constant parts in place and `%b` holes for what
-    `_RecordClock.stamps` gives and then `extra`: moment of the text, elapsed, time, extra."""
+    """loguru's serialized line with the constant parts in place and `%b` holes for the
+    rest, filled by `_RecordClock.fill`: the text's moment, `elapsed`, `extra` and `time`."""
     text_rest_json = to_json(text_rest)[1:-1].replace(b"%", b"%%")
     fixed_json = to_json(fixed)[1:-1].replace(b"%", b"%%")
     return (
-        b'{"text":"%b' + text_rest_json + b'","record":{"elapsed":%b,"exception":null,'
-        b'"extra":%b,' + fixed_json + b',"time":%b}}\n'
+        b'{"text":"%b.%b' + text_rest_json + b'","record":{"elapsed":{"repr":"%b%b","seconds":%b},'
+        b'"exception":null,"extra":%b,' + fixed_json + b',"time":{"repr":"%b%b+08:00","timestamp":%b}}}\n'
     )
 
 
 class _RecordClock:
-    """loguru's time fields for a moment in microseconds since the epoch, as JSON bytes:
-    what the `datetime` (in `LOG_TIMEZONE`) and the `timedelta` since `since` of that moment
-    would show, without building either per record — the parts down to the second are
+    """loguru's time fields for a moment in microseconds since the epoch: what the
+    `datetime` (in `LOG_TIMEZONE`) and the `timedelta` since `since` of that moment would
+    show, without building either per record — the parts down to the second are
     formatted once per second."""
 
     __slots__ = ("_elapsed_second", "_elapsed_text", "_second", "_second_text", "since")
@@ -264,34 +263,36 @@ class _RecordClock:
         self._second = self._elapsed_second = -1
         self._second_text = self._elapsed_text = b""
 
-    def stamps(self, micros: int) -> tuple[bytes, bytes, bytes]:
-        """The text's `YYYY-MM-DD HH:MM:SS.mmm` (milliseconds truncated, as loguru shows
-        them), the record's `elapsed` and its `time`."""
+    def fill(self, template: bytes, micros: int, extra: bytes) -> bytes:
+        """A `_record_template` filled for the moment `micros` and the serialized `extra`."""
         second, micro = divmod(micros, 1_000_000)
         if second != self._second:
             self._second_text = str(datetime.fromtimestamp(second, LOG_TIMEZONE))[:19].encode()
             self._second = second
-        text = self._second_text
-        return (
-            b"%b.%03d" % (text, micro // 1000),
-            self._elapsed(micros - self.since),
-            b'{"repr":"%b.%06d+08:00","timestamp":%b}' % (text, micro, to_json(micros / 1_000_000))
-            if micro
-            else b'{"repr":"%b+08:00","timestamp":%b}' % (text, to_json(micros / 1_000_000)),
+        elapsed = micros - self.since
+        if elapsed < 0:  # the clock went back
+            elapsed_text, elapsed_micro = str(timedelta(microseconds=elapsed)).encode(), b""
+        else:
+            whole, remainder = divmod(elapsed, 1_000_000)
+            if whole != self._elapsed_second:
+                self._elapsed_text = str(timedelta(seconds=whole)).encode()
+                self._elapsed_second = whole
+            elapsed_text = self._elapsed_text
+            elapsed_micro = b".%06d" % remainder if remainder else b""  # str(timedelta) omits zero micros
+        return template % (
+            self._second_text,
+            _MILLIS[micro // 1000],
+            elapsed_text,
+            elapsed_micro,
+            to_json(elapsed / 1_000_000),
+            extra,
+            self._second_text,
+            b".%06d" % micro if micro else b"",  # as str(datetime) omits zero micros
+            to_json(micros / 1_000_000),
         )
 
-    def _elapsed(self, micros: int) -> bytes:
-        """`{"repr": str(elapsed), "seconds": elapsed.total_seconds()}`."""
-        seconds = micros / 1_000_000
-        if micros < 0:  # the clock went back
-            return b'{"repr":"%b","seconds":%b}' % (str(timedelta(microseconds=micros)).encode(), to_json(seconds))
-        whole, micro = divmod(micros, 1_000_000)
-        if whole != self._elapsed_second:
-            self._elapsed_text = str(timedelta(seconds=whole)).encode()
-            self._elapsed_second = whole
-        if micro:
-            return b'{"repr":"%b.%06d","seconds":%b}' % (self._elapsed_text, micro, to_json(seconds))
-        return b'{"repr":"%b","seconds":%b}' % (self._elapsed_text, to_json(seconds))
+
+_MILLIS = [b"%03d" % millis for millis in range(1000)]
 
 
 @dataclass(frozen=True, slots=True)
