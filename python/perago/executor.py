@@ -54,20 +54,24 @@ class Executor:
     def serve(self) -> int:
         if self.attempts is None:
             raise RuntimeError("Executor.serve needs an AttemptRunner")
+        # Looked up once: the loop below runs once per task.
+        recv, complete, run_json = self.channel.recv, self.channel.complete, self.attempts.run_json
+        stop, conductor_worker_id = _core.Stop, self.conductor_worker_id
         self.channel.ready()
         while not self.stop_requested:
-            message = self.channel.recv(None)
+            message = recv(None)
             if message is None:
                 continue
-            if isinstance(message, _core.Stop):
+            if isinstance(message, stop):
                 logger.info("process executor stopping", broker_gone=message.closed)
                 return 0
-            self.dispatch_id = message.dispatch_id
+            self.dispatch_id = dispatch_id = message.dispatch_id
+            execution_id = message.execution_id
             try:
-                result = self.attempts.run_json(message.task, message.execution_id, self.conductor_worker_id)
+                result = run_json(message.task, execution_id, conductor_worker_id)
             finally:
                 self.dispatch_id = None
-            self.channel.complete(message.dispatch_id, message.execution_id, result)
+            complete(dispatch_id, execution_id, result)
         logger.info("process executor stopping", signalled=True)
         return 0
 
