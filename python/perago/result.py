@@ -66,7 +66,7 @@ class RuntimeTaskResult:
 
 
 def completed(output: dict[str, Any]) -> RuntimeTaskResult:
-    return RuntimeTaskResult(status="COMPLETED", output=output)
+    return RuntimeTaskResult("COMPLETED", output)
 
 
 def failed(
