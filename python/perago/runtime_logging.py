@@ -254,39 +254,41 @@ class _RecordClock:
     """loguru's time fields for a moment in microseconds since the epoch: what the
     `datetime` (in `LOG_TIMEZONE`) and the `timedelta` since `since` of that moment would
     show, without building either per record — the parts down to the second are
-    formatted once per second."""
+    formatted once per second. Each cache is one (second, text) tuple, replaced whole, so
+    threads logging at once never pair a second with another second's text."""
 
-    __slots__ = ("_elapsed_second", "_elapsed_text", "_second", "_second_text", "since")
+    __slots__ = ("_elapsed", "_moment", "since")
 
     def __init__(self, since: int) -> None:
         self.since = since
-        self._second = self._elapsed_second = -1
-        self._second_text = self._elapsed_text = b""
+        self._moment: tuple[int, bytes] = (-1, b"")
+        self._elapsed: tuple[int, bytes] = (-1, b"")
 
     def fill(self, template: bytes, micros: int, extra: bytes) -> bytes:
         """A `_record_template` filled for the moment `micros` and the serialized `extra`."""
         second, micro = divmod(micros, 1_000_000)
-        if second != self._second:
-            self._second_text = str(datetime.fromtimestamp(second, LOG_TIMEZONE))[:19].encode()
-            self._second = second
+        cached = self._moment
+        if cached[0] != second:
+            cached = self._moment = (second, str(datetime.fromtimestamp(second, LOG_TIMEZONE))[:19].encode())
+        second_text = cached[1]
         elapsed = micros - self.since
         if elapsed < 0:  # the clock went back
             elapsed_text, elapsed_micro = str(timedelta(microseconds=elapsed)).encode(), b""
         else:
             whole, remainder = divmod(elapsed, 1_000_000)
-            if whole != self._elapsed_second:
-                self._elapsed_text = str(timedelta(seconds=whole)).encode()
-                self._elapsed_second = whole
-            elapsed_text = self._elapsed_text
+            cached = self._elapsed
+            if cached[0] != whole:
+                cached = self._elapsed = (whole, str(timedelta(seconds=whole)).encode())
+            elapsed_text = cached[1]
             elapsed_micro = b".%06d" % remainder if remainder else b""  # str(timedelta) omits zero micros
         return template % (
-            self._second_text,
+            second_text,
             _MILLIS[micro // 1000],
             elapsed_text,
             elapsed_micro,
             to_json(elapsed / 1_000_000),
             extra,
-            self._second_text,
+            second_text,
             b".%06d" % micro if micro else b"",  # as str(datetime) omits zero micros
             to_json(micros / 1_000_000),
         )

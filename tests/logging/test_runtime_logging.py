@@ -409,3 +409,42 @@ def test_task_record_times_read_like_datetime_and_timedelta(
         assert record["time"] == {"repr": str(expected_time), "timestamp": expected_time.timestamp()}
         assert record["elapsed"] == {"repr": str(expected_elapsed), "seconds": expected_elapsed.total_seconds()}
         assert line["text"].startswith(f"{str(expected_time)[:19]}.{expected_time.microsecond // 1000:03d} | INFO ")
+
+
+def test_task_records_from_threads_in_different_seconds_keep_their_own_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each thread logs in a second of its own: no record shows another thread's second."""
+    import perago.runtime_logging as runtime_logging
+
+    log_file = configure(tmp_path)
+    base = runtime_logging._LOGGING_IMPORTED_US // 1_000_000 * 1_000_000 + 10_000_000
+    clock = threading.local()
+    monkeypatch.setattr(runtime_logging.time, "time_ns", lambda: clock.micros * 1000)
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often, in the middle of a record too
+
+    def log(thread: int) -> None:
+        for index in range(300):
+            clock.micros = base + thread * 1_000_000 + index
+            log_task_record("INFO", "task attempt finished", {"thread": thread})
+
+    try:
+        threads = [threading.Thread(target=log, args=(thread,)) for thread in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switch_interval)
+    tz = timezone(timedelta(hours=8))
+    lines = records(log_file)
+    assert len(lines) == 1200
+    for line in lines:
+        record = line["record"]
+        moment = datetime.fromtimestamp(record["time"]["timestamp"], tz)
+        assert moment.second == (base // 1_000_000 + record["extra"]["thread"]) % 60
+        assert record["time"]["repr"] == str(moment)
+        assert line["text"].startswith(str(moment)[:19])
+        elapsed = timedelta(seconds=record["elapsed"]["seconds"])
+        assert record["elapsed"]["repr"] == str(elapsed)
