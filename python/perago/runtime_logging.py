@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from perago.config import RuntimeConfig
 
 LOG_TIMEZONE = timezone(timedelta(hours=8), name="UTC+08:00")
+_ZONE_OFFSET = datetime(2000, 1, 1, tzinfo=LOG_TIMEZONE).isoformat()[-6:].encode()  # b"+08:00", as str(datetime) ends
 STARTED_FORMAT = "%Y%m%dT%H%M%S%z"
 ROTATED_STAMP_FORMAT = "%Y-%m-%d_%H-%M-%S_%f"
 SINK_LEVEL = "INFO"
@@ -246,7 +247,7 @@ def _record_template(text_rest: str, fixed: dict[str, Any]) -> bytes:
     fixed_json = to_json(fixed)[1:-1].replace(b"%", b"%%")
     return (
         b'{"text":"%b.%b' + text_rest_json + b'","record":{"elapsed":{"repr":"%b%b","seconds":%b},'
-        b'"exception":null,"extra":%b,' + fixed_json + b',"time":{"repr":"%b%b+08:00","timestamp":%b}}}\n'
+        b'"exception":null,"extra":%b,' + fixed_json + b',"time":{"repr":"%b%b' + _ZONE_OFFSET + b'","timestamp":%b}}}\n'
     )
 
 
