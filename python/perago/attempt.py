@@ -8,7 +8,8 @@ on the way becomes a FAILED or FAILED_WITH_TERMINAL_ERROR result (`result.py`); 
 input or a raising task fails that task only, never the worker.
 
 Every attempt writes a `task attempt started` record (DEBUG: one record per task is
-what a busy worker can afford at INFO, and the call is skipped while no sink takes DEBUG) and a `task attempt finished` record (INFO when completed, WARNING with reason and
+what a busy worker can afford at INFO, and the call is skipped while no sink takes DEBUG)
+and a `task attempt finished` record (INFO when completed, WARNING with reason and
 sanitised traceback when failed) with the duration; both carry task id, workflow id,
 execution id, worker id, task name and retry count — ids only, never input values
 (runtime.md W14, W15).
