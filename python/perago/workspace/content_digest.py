@@ -7,10 +7,10 @@ cache blob is trusted only when its content hashes to its name and the cache is 
 every task on a host. BLAKE3 is: 256 bits, and about twice as fast as SHA-256 with SHA-NI on
 the 256 KiB objects of the workspace benchmark (measured: 0.085 s against 0.175 s of CPU for
 1,000 of them; its chunks are hashed in parallel SIMD lanes), while releasing the GIL like
-hashlib does. A cold attempt whose task rewrites every
-file digests the workspace twice (download, change detection), a warm one once (cache copy),
-so this is most of perago's own hashing; the MD5 that verifies a download against lakeFS's
-checksum (W-19) is separate and unavoidable.
+hashlib does. A cold attempt whose task rewrites every file digests the workspace twice
+(download, change detection), a warm one once (cache copy), so this is most of perago's own
+hashing; the MD5 that verifies a download against lakeFS's checksum (W-19) is separate and
+unavoidable.
 """
 
 from __future__ import annotations

@@ -2,11 +2,11 @@
 
 The manifest is taken while downloading (the content digest, see `content_digest`, is
 computed as the bytes stream through), so the workspace is hashed at most once more, and
-only for files whose inode, size, ctime or mtime moved (W-21). ctime cannot be set by a task, so a file rewritten
-with `shutil.copy2` (which restores the old mtime) is still noticed; a file whose ctime
-falls inside the last `RACY_WINDOW_NS` before the manifest was sealed is always rehashed,
-because a write in the same coarse clock tick would leave ctime unchanged (git's
-"racily clean" rule).
+only for files whose inode, size, ctime or mtime moved (W-21). ctime cannot be set by a
+task, so a file rewritten with `shutil.copy2` (which restores the old mtime) is still
+noticed; a file whose ctime falls inside the last `RACY_WINDOW_NS` before the manifest was
+sealed is always rehashed, because a write in the same coarse clock tick would leave ctime
+unchanged (git's "racily clean" rule).
 
 Only files whose content differs are uploaded, so untouched objects keep their content
 type and user metadata (W-09); a rewritten file carries its content type and metadata

@@ -57,7 +57,7 @@ from loguru import logger
 
 from perago.config import DEFAULT_WORKSPACE_GC_TTL
 from perago.workspace.content_digest import ALGORITHM as DIGEST_ALGORITHM
-from perago.workspace.content_digest import new_digest
+from perago.workspace.content_digest import digest_of_fd, new_digest
 from perago.workspace.file_clone import clone
 from perago.workspace.object_http import thread_buffer, write_all
 
@@ -299,14 +299,10 @@ def _index_lines(data: bytes) -> Iterator[tuple[str, str]]:
 
 def _copy_hashing(source_fd: int, target_fd: int) -> str:
     """Copy (reflink where possible) and return the content digest of what `target_fd` now holds."""
+    if clone(source_fd, target_fd):
+        return digest_of_fd(target_fd)  # the clone, as the task sees it
     digest = new_digest()
     buffer = thread_buffer()
-    if clone(source_fd, target_fd):
-        offset = 0
-        while count := os.preadv(target_fd, [buffer], offset):  # the clone, as the task sees it
-            digest.update(buffer[:count])
-            offset += count
-        return digest.hexdigest()
     while count := os.readv(source_fd, [buffer]):
         piece = buffer[:count]
         digest.update(piece)
