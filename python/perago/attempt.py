@@ -43,16 +43,18 @@ NO_WORKSPACE_RUNTIME = (
 )
 NO_METRICS_RECORDER = "metrics-enabled tasks need a metrics recorder, and this worker was started without one"
 
-# (snapshot field, Conductor key, required, converter)
-_SNAPSHOT_FIELDS: tuple[tuple[str, str, bool, Callable[[Any], Any]], ...] = (
-    ("workflow_instance_id", "workflowInstanceId", True, str),
-    ("task_id", "taskId", True, str),
-    ("retry_count", "retryCount", True, int),
-    ("task_def_name", "taskDefName", True, str),
-    ("reference_task_name", "referenceTaskName", True, str),
-    ("seq", "seq", True, int),
-    ("status", "status", True, str),
+# (snapshot field, Conductor key, type it is converted to) of the fields every task must carry
+_SNAPSHOT_FIELDS: tuple[tuple[str, str, type], ...] = (
+    ("workflow_instance_id", "workflowInstanceId", str),
+    ("task_id", "taskId", str),
+    ("retry_count", "retryCount", int),
+    ("task_def_name", "taskDefName", str),
+    ("reference_task_name", "referenceTaskName", str),
+    ("seq", "seq", int),
+    ("status", "status", str),
 )
+_SNAPSHOT_KEYS = tuple(key for _, key, _ in _SNAPSHOT_FIELDS)
+_SNAPSHOT_TYPES = tuple(kind for _, _, kind in _SNAPSHOT_FIELDS)
 _OPTIONAL_TASK_KEYS = ("inputData", "iteration", "retriedTaskId", "responseTimeoutSeconds")
 _INPUT_DATA = len(_SNAPSHOT_FIELDS)  # where `input_data` comes in the snapshot's fields
 
@@ -63,7 +65,7 @@ _TASK_FIELDS = SchemaValidator(
     core_schema.typed_dict_schema(
         {
             key: core_schema.typed_dict_field(core_schema.any_schema(), required=False)
-            for key in (*(field[1] for field in _SNAPSHOT_FIELDS), *_OPTIONAL_TASK_KEYS)
+            for key in (*_SNAPSHOT_KEYS, *_OPTIONAL_TASK_KEYS)
         },
         extra_behavior="ignore",
     )
@@ -97,31 +99,14 @@ def _snapshot_values(task: Mapping[str, Any]) -> tuple[Any, ...]:
     attempt needs only those and `input_data`, not the frozen object (an `object.__setattr__`
     per field is most of its cost)."""
     get = task.get
-    raw = (
-        get("workflowInstanceId"),
-        get("taskId"),
-        get("retryCount"),
-        get("taskDefName"),
-        get("referenceTaskName"),
-        get("seq"),
-        get("status"),
-    )
+    raw = tuple(map(get, _SNAPSHOT_KEYS))
     if None in raw:
         # Field by field, so that a bad value before the first missing field still fails first.
-        for (name, _key, _required, convert), value in zip(_SNAPSHOT_FIELDS, raw, strict=True):
+        for (name, _key, convert), value in zip(_SNAPSHOT_FIELDS, raw, strict=True):
             if value is None:
                 raise TaskInputError(f"Conductor task is missing required field {name}")
             convert(value)
-    workflow_instance_id, task_id, retry_count, task_def_name, reference_task_name, seq, status = raw
-    required = (
-        str(workflow_instance_id),
-        str(task_id),
-        int(retry_count),
-        str(task_def_name),
-        str(reference_task_name),
-        int(seq),
-        str(status),
-    )
+    required = tuple(map(type.__call__, _SNAPSHOT_TYPES, raw))  # str(value), int(value), ... without a generator
     input_data = get("inputData")
     if input_data is None:
         raise TaskInputError("Conductor task is missing required field input_data")
