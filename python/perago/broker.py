@@ -215,8 +215,17 @@ class Broker:
 
     def _admit(self, task_id: str, workflow_instance_id: str, response_timeout: float | None, raw: bytes) -> None:
         self.pending.append((task_id, raw))
+        self._track(task_id, workflow_instance_id, response_timeout)
+
+    def _track(self, task_id: str, workflow_instance_id: str, response_timeout: float | None) -> None:
+        """The task is ours from now until its result is settled: its lease is kept alive."""
         self.workflows[task_id] = workflow_instance_id
         self.leases.track(task_id, workflow_instance_id, response_timeout)
+
+    def _settled(self, task_id: str) -> None:
+        """Its result was delivered or given up."""
+        self.leases.untrack(task_id)
+        self.workflows.pop(task_id, None)
 
     def _assign_pending(self) -> None:
         while self.pending:
@@ -254,15 +263,13 @@ class Broker:
         self.calls.start(exchange, delivered)
 
     def _relayed(self, event: _core.TaskRelayed) -> None:
-        self.leases.untrack(event.task_id)
-        self.workflows.pop(event.task_id, None)
+        self._settled(event.task_id)
         task_id = event.next_task_id
         if task_id is None:
             return
         workflow_instance_id = event.next_workflow_instance_id or ""
         if event.next_task is None:  # already on a slot
-            self.workflows[task_id] = workflow_instance_id
-            self.leases.track(task_id, workflow_instance_id, event.next_response_timeout)
+            self._track(task_id, workflow_instance_id, event.next_response_timeout)
         else:
             self._admit(task_id, workflow_instance_id, event.next_response_timeout, event.next_task)
 
@@ -270,8 +277,7 @@ class Broker:
         if not self.client.uses_update_v2:
             self.dispatcher.stop_relay()
         self.deliveries -= 1
-        self.leases.untrack(task_id)
-        self.workflows.pop(task_id, None)
+        self._settled(task_id)
         if may_chain:
             self.promised -= 1
         if delivery.next_task is None:
