@@ -356,7 +356,7 @@ impl Dispatcher {
                 (Some(t), Some(r)) => Some(t.min(r)),
                 (t, r) => t.or(r),
             };
-            let millis = timeout.map_or(-1, |t| t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32);
+            let millis = sys::timeout_millis(timeout);
             let mut ready = [libc::epoll_event { events: 0, u64: 0 }; 64];
             let count =
                 unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), ready.as_mut_ptr(), ready.len() as i32, millis) };

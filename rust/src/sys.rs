@@ -216,23 +216,29 @@ pub fn recv_with_fds(socket: BorrowedFd<'_>, buf: &mut [u8], dont_wait: bool) ->
 /// Returns `Ok(true)` if readable (or hung up), `Ok(false)` on timeout;
 /// EINTR comes back as an `Interrupted` error so callers can run signal handlers.
 pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
-    let mut pollfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    let millis = timeout.map_or(-1, |t| t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int);
-    let ready = cvt(unsafe { libc::poll(&mut pollfd, 1, millis) })?;
-    Ok(ready > 0)
+    poll_one(fd, libc::POLLIN, timeout)
 }
 
 /// Wait until `fd` can take more bytes (or failed) or `timeout` passes; `Ok(false)` on timeout.
 pub fn wait_writable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
-    let mut pollfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
-    let millis = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int;
     loop {
-        match cvt(unsafe { libc::poll(&mut pollfd, 1, millis) }) {
-            Ok(ready) => return Ok(ready > 0),
+        match poll_one(fd, libc::POLLOUT, Some(timeout)) {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
+            other => return other,
         }
     }
+}
+
+fn poll_one(fd: BorrowedFd<'_>, events: libc::c_short, timeout: Option<Duration>) -> io::Result<bool> {
+    let mut pollfd = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
+    let ready = cvt(unsafe { libc::poll(&mut pollfd, 1, timeout_millis(timeout)) })?;
+    Ok(ready > 0)
+}
+
+/// `timeout` for poll/epoll_wait: whole milliseconds rounded up (never a busy zero for a
+/// sub-millisecond wait), `-1` for none.
+pub fn timeout_millis(timeout: Option<Duration>) -> libc::c_int {
+    timeout.map_or(-1, |t| t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int)
 }
 
 /// An epoll instance; each registered fd carries a caller-chosen `u64` token.
