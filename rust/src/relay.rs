@@ -59,7 +59,8 @@ impl Pending {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Conductor accepted the result; `answer` is the 2xx body (maybe the next task).
+    /// Conductor accepted the result; `answer` is a 200's body (maybe the next task), empty
+    /// for another 2xx.
     Delivered { pending: Pending, answer: Vec<u8> },
     /// The first try did not deliver the result; the broker's client takes over.
     HandedBack { pending: Pending },
@@ -117,38 +118,42 @@ impl Relay {
     }
 
     /// `fresh`: on a new connection (after a stale one: the idle ones may be stale too).
-    fn send_on(&mut self, mut pending: Pending, now: Instant, mut fresh: bool) -> Result<(), Pending> {
-        loop {
-            let reuse = if fresh { None } else { self.idle.pop() };
-            let fd = match reuse {
-                Some(fd) => fd,
-                None if self.resting_until.is_some_and(|until| now < until) => return Err(pending),
-                None => match self.open() {
-                    Ok(fd) => fd,
-                    Err(_) => {
-                        self.resting_until = Some(now + REST_AFTER_CONNECT_FAILURE);
-                        return Err(pending);
-                    }
-                },
-            };
-            let connection = self.connections.get_mut(&fd).expect("idle connections are open");
-            match write_request(&mut connection.stream, &self.target, &pending.result) {
-                Ok(()) => {
-                    connection.pending = Some(pending);
-                    connection.deadline = now + self.target.timeout;
-                    return Ok(());
-                }
+    fn send_on(&mut self, pending: Pending, now: Instant, fresh: bool) -> Result<(), Pending> {
+        let reuse = if fresh { None } else { self.idle.pop() };
+        let fd = match reuse {
+            Some(fd) => fd,
+            None if self.resting_until.is_some_and(|until| now < until) => return Err(pending),
+            None => match self.open() {
+                Ok(fd) => fd,
                 Err(_) => {
-                    let stale = connection.reused && !pending.resent;
-                    self.close(fd);
-                    if !stale {
-                        return Err(pending);
-                    }
-                    pending.resent = true;
-                    fresh = true;
+                    self.resting_until = Some(now + REST_AFTER_CONNECT_FAILURE);
+                    return Err(pending);
                 }
+            },
+        };
+        let connection = self.connections.get_mut(&fd).expect("idle connections are open");
+        match write_request(&mut connection.stream, &self.target, &pending.result) {
+            Ok(()) => {
+                connection.pending = Some(pending);
+                connection.deadline = now + self.target.timeout;
+                Ok(())
+            }
+            Err(_) => {
+                let stale = connection.reused;
+                self.close(fd);
+                self.second_chance(pending, stale, now)
             }
         }
+    }
+
+    /// A request whose connection failed before any answer byte: sent once more on a fresh
+    /// connection when that was a reused one the server had closed, else given back.
+    fn second_chance(&mut self, mut pending: Pending, stale: bool, now: Instant) -> Result<(), Pending> {
+        if !stale || pending.resent {
+            return Err(pending);
+        }
+        pending.resent = true;
+        self.send_on(pending, now, true)
     }
 
     /// Read what arrived on `fd`; the outcome of its update once the answer is whole.
@@ -200,7 +205,9 @@ impl Relay {
             self.close(fd);
         }
         if (200..300).contains(&response.status) {
-            Outcome::Delivered { pending, answer: response.body }
+            // As the Python client reads update-v2: only a 200 can carry the next task.
+            let answer = if response.status == 200 { response.body } else { Vec::new() };
+            Outcome::Delivered { pending, answer }
         } else {
             Outcome::HandedBack { pending }
         }
@@ -209,12 +216,7 @@ impl Relay {
     /// The connection failed; a stale reused one gets its request once more.
     fn lost(&mut self, fd: i32, stale: bool, now: Instant) -> Option<Outcome> {
         let pending = self.close(fd)?;
-        if stale && !pending.resent {
-            let mut pending = pending;
-            pending.resent = true;
-            return self.send_on(pending, now, true).err().map(|pending| Outcome::HandedBack { pending });
-        }
-        Some(Outcome::HandedBack { pending })
+        self.second_chance(pending, stale, now).err().map(|pending| Outcome::HandedBack { pending })
     }
 
     /// Requests past their deadline are given back (their connections closed).

@@ -110,6 +110,16 @@ fn delivers_on_one_keep_alive_connection_with_the_body_as_sent() {
 }
 
 #[test]
+fn only_a_200_can_carry_the_next_task() {
+    let accepted: &[u8] = b"HTTP/1.1 202 Accepted\r\nContent-Length: 14\r\n\r\n{\"taskId\":\"n\"}";
+    let (port, server) = server(vec![vec![Some(accepted)]]);
+    let mut harness = Harness::new(port, Duration::from_secs(5));
+    harness.relay.send(pending("a"), Instant::now()).unwrap();
+    assert!(matches!(harness.outcome(), Outcome::Delivered { answer, .. } if answer.is_empty()));
+    server.join().unwrap();
+}
+
+#[test]
 fn a_refusal_hands_the_completion_back_unchanged() {
     let refusal: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy";
     let (port, server) = server(vec![vec![Some(refusal)]]);
