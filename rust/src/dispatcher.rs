@@ -274,6 +274,11 @@ fn exit_text(cause: ExitCause) -> String {
     }
 }
 
+/// Whether `task` fits in one Assign frame (with its execution id).
+pub fn fits_an_assign(task: &[u8]) -> bool {
+    task.len() + EXECUTION_ID_LEN <= crate::frame::MAX_PAYLOAD as usize
+}
+
 /// `{"fenceError": text}`: the fence reply that makes the executor fail its attempt.
 pub fn fence_error(text: &str) -> Vec<u8> {
     serde_json::json!({ "fenceError": text }).to_string().into_bytes()
@@ -655,8 +660,7 @@ impl Dispatcher {
     fn take_next(&mut self, answer: &[u8]) -> Option<NextTask> {
         match task_head(answer) {
             Ok(Some(head)) => {
-                let assigned = answer.len() + EXECUTION_ID_LEN <= crate::frame::MAX_PAYLOAD as usize
-                    && self.assign(answer, &head.task_id).is_some();
+                let assigned = fits_an_assign(answer) && self.assign(answer, &head.task_id).is_some();
                 Some(NextTask { head, unassigned: (!assigned).then(|| answer.to_vec()) })
             }
             Ok(None) => None,

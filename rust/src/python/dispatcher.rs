@@ -228,7 +228,7 @@ impl Dispatcher {
     /// Lease a free slot for `task_id` and send it `task` (Conductor's task JSON as
     /// polled) with a fresh execution id. Returns the slot, or `None` if none is free.
     fn assign(&self, py: Python<'_>, task: &[u8], task_id: &str) -> PyResult<Option<u32>> {
-        if task.len() + crate::frame::EXECUTION_ID_LEN > MAX_PAYLOAD as usize {
+        if !dispatcher::fits_an_assign(task) {
             return Err(PyValueError::new_err(format!(
                 "task {task_id} is {} bytes; frames carry at most {MAX_PAYLOAD}",
                 task.len()
