@@ -109,24 +109,27 @@ fn delivers_on_one_keep_alive_connection_with_the_body_as_sent() {
     assert!(first.ends_with("Content-Length: 14\r\n\r\n{\"taskId\":\"a\"}"), "{first}");
 }
 
+/// The outcome of one update ("a") on a fresh connection the server answers with
+/// `answer` (`None`: closes instead).
+fn outcome_of_one(answer: Option<&'static [u8]>) -> Outcome {
+    let (port, server) = server(vec![vec![answer]]);
+    let mut harness = Harness::new(port, Duration::from_secs(5));
+    harness.relay.send(pending("a"), Instant::now()).unwrap();
+    let outcome = harness.outcome();
+    server.join().unwrap();
+    outcome
+}
+
 #[test]
 fn only_a_200_can_carry_the_next_task() {
     let accepted: &[u8] = b"HTTP/1.1 202 Accepted\r\nContent-Length: 14\r\n\r\n{\"taskId\":\"n\"}";
-    let (port, server) = server(vec![vec![Some(accepted)]]);
-    let mut harness = Harness::new(port, Duration::from_secs(5));
-    harness.relay.send(pending("a"), Instant::now()).unwrap();
-    assert!(matches!(harness.outcome(), Outcome::Delivered { answer, .. } if answer.is_empty()));
-    server.join().unwrap();
+    assert!(matches!(outcome_of_one(Some(accepted)), Outcome::Delivered { answer, .. } if answer.is_empty()));
 }
 
 #[test]
 fn a_refusal_hands_the_completion_back_unchanged() {
     let refusal: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy";
-    let (port, server) = server(vec![vec![Some(refusal)]]);
-    let mut harness = Harness::new(port, Duration::from_secs(5));
-    harness.relay.send(pending("a"), Instant::now()).unwrap();
-    assert_eq!(harness.outcome(), Outcome::HandedBack { pending: pending("a") });
-    server.join().unwrap();
+    assert_eq!(outcome_of_one(Some(refusal)), Outcome::HandedBack { pending: pending("a") });
 }
 
 #[test]
@@ -149,11 +152,7 @@ fn a_stale_keep_alive_connection_gets_the_request_once_more_on_a_fresh_one() {
 
 #[test]
 fn a_connection_that_dies_on_a_fresh_request_is_not_replayed() {
-    let (port, server) = server(vec![vec![None]]);
-    let mut harness = Harness::new(port, Duration::from_secs(5));
-    harness.relay.send(pending("a"), Instant::now()).unwrap();
-    assert_eq!(harness.outcome(), Outcome::HandedBack { pending: pending("a") });
-    server.join().unwrap();
+    assert_eq!(outcome_of_one(None), Outcome::HandedBack { pending: pending("a") });
 }
 
 #[test]
