@@ -42,7 +42,24 @@ from perago.workspace.manifest import (
 from perago.workspace.object_cache import ObjectCache
 from perago.workspace.object_http import write_all
 
-DEFAULT_CONCURRENCY = 8
+
+def transfers_for_this_host() -> int:
+    """Two transfers per CPU this process may run on, at least 4 and at most 16.
+
+    A transfer alternates between waiting for the network and work on a core (copying, MD5 and
+    content digest); two per core keep the cores busy, and more only contend for them (measured
+    on 2 cores against a local lakeFS: 8 streams cost ~15 % more CPU and wall time than 4). Four
+    at least, so a small host still hides a remote server's latency.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(4, min(16, 2 * cores))
+
+
+DEFAULT_CONCURRENCY = transfers_for_this_host()
+
 _CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
