@@ -145,6 +145,46 @@ def test_unchanged_workspace_keeps_the_input_ref_and_writes_nothing(
     assert repo.branches() == ["main"]
 
 
+def counting_branch_creations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    created: list[str] = []
+    real = LakeFSClient.create_branch
+
+    def counting(self: LakeFSClient, repository: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        created.append(name)
+        return real(self, repository, name, *args, **kwargs)
+
+    monkeypatch.setattr(LakeFSClient, "create_branch", counting)
+    return created
+
+
+def test_files_rewritten_with_their_old_content_create_no_staging_branch(
+    repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = counting_branch_creations(monkeypatch)
+
+    def rewrite_every_file_identically(root: Path) -> None:
+        for path in [p for p in root.rglob("*") if p.is_file()]:
+            path.write_bytes(path.read_bytes())
+
+    assert run(repo, runtime, tmp_path, rewrite_every_file_identically) == repo.initial
+    assert created == []
+
+
+def test_many_changed_files_share_one_staging_branch(
+    repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = counting_branch_creations(monkeypatch)
+
+    def write_many(root: Path) -> None:
+        for n in range(24):
+            (root / f"out-{n:02d}.txt").write_bytes(b"x" * n)
+
+    ref = run(repo, runtime, tmp_path, write_many)
+    assert len(created) == 1 and created[0].startswith(STAGING_PREFIX)
+    assert {key for key in repo.tree(ref) if key.startswith("data/out-")} == {f"data/out-{n:02d}.txt" for n in range(24)}
+    assert staging_branches(repo) == []
+
+
 def test_read_only_task_never_writes_and_echoes_the_input_ref(
     repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
 ) -> None:

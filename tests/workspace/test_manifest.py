@@ -17,10 +17,15 @@ from perago.workspace.manifest import (
     Manifest,
     ManifestEntry,
     RemoteObject,
-    scan_changes,
+    ChangeSet,
+    survey_changes,
 )
 
 PROJECTION = WorkspaceProjection("data")
+
+
+def scan_changes(root: Path, manifest: Manifest, projection: WorkspaceProjection) -> ChangeSet:
+    return survey_changes(root, manifest, projection).confirmed()
 
 
 def digest_of_bytes(content: bytes) -> str:

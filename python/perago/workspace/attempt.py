@@ -97,13 +97,19 @@ def run_workspace_attempt(
         if spec.read_only:
             return _output(workspace_input, input_ref, result)
 
-        changes = runtime.detect_changes(root, manifest, projection)
+        survey = runtime.survey_changes(root, manifest, projection)
         fence()
-        if not changes.changed:
+        staged: StagedWorkspace | None = None
+        changes = ChangeSet(uploads=(), deletes=())
+        if survey.may_change:
+            with io.timer("upload"):
+                staged, changes = runtime.stage(identity, repository, input_ref, survey)
+        if staged is None:
             with io.timer("publish"):
                 ref = runtime.complete_noop(identity, repository, branch, input_ref)
         else:
-            ref = _stage_and_publish(runtime, identity, repository, branch, input_ref, changes, fence, io)
+            io.bytes("upload", changes.upload_bytes)
+            ref = _publish_staged(runtime, identity, repository, branch, input_ref, staged, fence, io)
         logger.info(
             "workspace completed",
             repository=repository,
@@ -126,19 +132,16 @@ def run_workspace_attempt(
             runtime.sweep_if_due(repository)
 
 
-def _stage_and_publish(
+def _publish_staged(
     runtime: LakeFSWorkspaceRuntime,
     identity: PublicationIdentity,
     repository: str,
     branch: str,
     input_ref: str,
-    changes: ChangeSet,
+    staged: StagedWorkspace,
     fence: AttemptFence,
     io: WorkspaceIoMetrics,
 ) -> str:
-    with io.timer("upload"):
-        staged: StagedWorkspace = runtime.stage(identity, repository, input_ref, changes)
-    io.bytes("upload", changes.upload_bytes)
     try:
         fence()
         with io.timer("publish"):
@@ -150,7 +153,9 @@ def _stage_and_publish(
 class WorkspaceIoMetrics:
     """`runtime.workspace_io_*` samples (spec §2.11); a no-op without a recorder.
 
-    Upload bytes are the bytes actually sent (changed files only), not the whole workspace.
+    Upload bytes are the bytes actually sent (changed files only), not the whole workspace;
+    upload time includes confirming by content which rewritten files changed, which happens
+    while the changed ones are sent.
     """
 
     def __init__(self, recorder: MetricRecorder | None, context: RuntimeMetricContext | None) -> None:

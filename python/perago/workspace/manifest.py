@@ -91,7 +91,7 @@ class Manifest:
 
 @dataclass(frozen=True)
 class Upload:
-    """A local file whose content must be written to `key` on the staging branch."""
+    """A local file to write to `key` on the staging branch, if its content changed."""
 
     relative: str
     key: str
@@ -99,6 +99,13 @@ class Upload:
     size: int
     content_type: str | None
     metadata: Mapping[str, str]
+    downloaded_digest: str | None = None
+    """The digest of the downloaded file when only its content can tell whether the task changed
+    it (same size, stat moved); None when it certainly changed (a new file, another size)."""
+
+    def differs(self) -> bool:
+        """Whether the file must be uploaded: hashes it if the stat could not tell."""
+        return self.downloaded_digest is None or digest_of_file(self.path) != self.downloaded_digest
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,29 @@ class ChangeSet:
     @property
     def upload_bytes(self) -> int:
         return sum(upload.size for upload in self.uploads)
+
+
+@dataclass(frozen=True)
+class ChangeSurvey:
+    """What the walk of the workspace found: files that may have changed and keys to delete.
+
+    The candidates whose stat could not tell are confirmed by their content only where they
+    are uploaded (`Upload.differs`), so a task that rewrote every file has its files hashed
+    while the earlier ones are on the wire; `confirmed()` is the whole plan at once.
+    """
+
+    candidates: tuple[Upload, ...]
+    deletes: tuple[str, ...]
+
+    @property
+    def may_change(self) -> bool:
+        return bool(self.candidates or self.deletes)
+
+    def confirmed(self) -> ChangeSet:
+        """The exact sync plan, the candidates hashed on a few threads (the digest releases the GIL)."""
+        verdicts = _map_threaded(Upload.differs, list(self.candidates))
+        uploads = tuple(upload for upload, differs in zip(self.candidates, verdicts) if differs)
+        return ChangeSet(uploads=uploads, deletes=self.deletes)
 
 
 def _walk_regular_files(root: Path) -> Iterator[tuple[str, os.stat_result]]:
@@ -149,13 +179,13 @@ def _special_kind(mode: int) -> str:
     return "special files"
 
 
-def scan_changes(root: Path, manifest: Manifest, projection: WorkspaceProjection) -> ChangeSet:
-    """Compare the attempt workspace with the download manifest and build the sync plan.
+def survey_changes(root: Path, manifest: Manifest, projection: WorkspaceProjection) -> ChangeSurvey:
+    """Walk the attempt workspace and compare it with the download manifest by stat alone.
 
-    Files whose stat alone cannot tell are hashed on a few threads (the digest releases the
-    GIL), since a task that rewrites everything leaves every file to hash.
+    Refuses what cannot be published (special files, unmappable names, colliding names)
+    before anything is hashed or written; candidates come sorted by key.
     """
-    candidates: list[tuple[str, str, os.stat_result, ManifestEntry | None, bool | None]] = []
+    candidates: list[Upload] = []
     seen: list[str] = []
     for relative, info in _walk_regular_files(root):
         if relative.rsplit("/", 1)[-1] == MARKER_NAME:
@@ -164,35 +194,26 @@ def scan_changes(root: Path, manifest: Manifest, projection: WorkspaceProjection
         seen.append(relative)
         entry = manifest.entries.get(relative)
         verdict = True if entry is None else _stat_says(info, entry, manifest)
-        if verdict is not False:
-            candidates.append((relative, key, info, entry, verdict))
-    check_collisions(seen, what="workspace files")
-
-    def changed(candidate: tuple[str, str, os.stat_result, ManifestEntry | None, bool | None]) -> bool:
-        relative, _key, _info, entry, verdict = candidate
-        if verdict is not None or entry is None:
-            return True
-        return digest_of_file(root / relative) != entry.digest
-
-    verdicts = _map_threaded(changed, candidates)
-    uploads = [
-        Upload(
-            relative=relative,
-            key=key,
-            path=root / relative,
-            size=info.st_size,
-            content_type=entry.remote.content_type if entry else None,
-            metadata=dict(entry.remote.metadata) if entry else {},
+        if verdict is False:
+            continue
+        candidates.append(
+            Upload(
+                relative=relative,
+                key=key,
+                path=root / relative,
+                size=info.st_size,
+                content_type=entry.remote.content_type if entry else None,
+                metadata=dict(entry.remote.metadata) if entry else {},
+                downloaded_digest=entry.digest if entry is not None and verdict is None else None,
+            )
         )
-        for (relative, key, info, entry, _verdict), is_changed in zip(candidates, verdicts)
-        if is_changed
-    ]
+    check_collisions(seen, what="workspace files")
     present = set(seen)
     deletes = tuple(
         sorted(entry.remote.key for rel, entry in manifest.entries.items() if rel not in present)
     )
-    uploads.sort(key=lambda upload: upload.key)
-    return ChangeSet(uploads=tuple(uploads), deletes=deletes)
+    candidates.sort(key=lambda upload: upload.key)
+    return ChangeSurvey(candidates=tuple(candidates), deletes=deletes)
 
 
 def _map_threaded(work: Callable[[Item], bool], items: list[Item]) -> list[bool]:

@@ -24,7 +24,7 @@ from perago.workspace.errors import LakeFSError, WorkspaceContractError
 from perago.workspace.identity import PublicationIdentity
 from perago.workspace.keys import WorkspaceProjection
 from perago.workspace.lakefs_client import LakeFSClient
-from perago.workspace.manifest import ChangeSet, Manifest, scan_changes
+from perago.workspace.manifest import ChangeSet, ChangeSurvey, Manifest, survey_changes
 from perago.workspace.object_cache import DEFAULT_CACHE_MAX_BYTES, ObjectCache
 from perago.workspace.publish import (
     DEFAULT_PUBLISH_DEADLINE_SECONDS,
@@ -188,16 +188,16 @@ class LakeFSWorkspaceRuntime:
         except Exception as error:  # noqa: BLE001 - housekeeping, like the staging sweep
             logger.warning("object cache prune failed", cache_dir=str(cache_dir), error=str(error))
 
-    def detect_changes(
+    def survey_changes(
         self, root: Path, manifest: Manifest, projection: WorkspaceProjection
-    ) -> ChangeSet:
-        return scan_changes(root, manifest, projection)
+    ) -> ChangeSurvey:
+        return survey_changes(root, manifest, projection)
 
     def stage(
-        self, identity: PublicationIdentity, repository: str, input_ref: str, changes: ChangeSet
-    ) -> StagedWorkspace:
+        self, identity: PublicationIdentity, repository: str, input_ref: str, survey: ChangeSurvey
+    ) -> tuple[StagedWorkspace | None, ChangeSet]:
         return stage_changes(
-            self.client, identity, repository, input_ref, changes, concurrency=self.concurrency
+            self.client, identity, repository, input_ref, survey, concurrency=self.concurrency
         )
 
     def publish(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
 from dataclasses import dataclass
 
@@ -21,8 +22,8 @@ from loguru import logger
 from perago.workspace.errors import LakeFSError
 from perago.workspace.identity import KIND_STAGED, PublicationIdentity
 from perago.workspace.lakefs_client import LakeFSClient
-from perago.workspace.manifest import ChangeSet
-from perago.workspace.transfer import DEFAULT_CONCURRENCY, apply_changes
+from perago.workspace.manifest import ChangeSet, ChangeSurvey
+from perago.workspace.transfer import DEFAULT_CONCURRENCY, upload_changed
 
 STAGING_PREFIX = "perago-stg-"
 _STAGING_NAME = re.compile(r"^perago-stg-(\d+)-[0-9a-f]{16}$")
@@ -67,38 +68,78 @@ def stage_changes(
     identity: PublicationIdentity,
     repository: str,
     input_ref: str,
-    changes: ChangeSet,
+    survey: ChangeSurvey,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     timeout: float | None = None,
-) -> StagedWorkspace:
-    """Fork a hidden branch from `input_ref`, write the change set, commit it with provenance.
+) -> tuple[StagedWorkspace | None, ChangeSet]:
+    """Write what changed to a hidden branch forked from `input_ref` and commit it with provenance.
 
-    Any failure deletes the branch before the error propagates, so a failed staging leaves
-    nothing behind (or, if lakeFS cannot even answer the delete, a branch the sweeper ages out).
+    The branch is created when the first changed file is about to be uploaded (or for the
+    deletes), so an attempt whose rewritten files all hold their old content writes nothing
+    and gets None. Any failure deletes the branch if its creation was tried, before the error
+    propagates, so a failed staging leaves nothing behind (or, if lakeFS cannot even answer
+    the delete, a branch the sweeper ages out). Returns the staged commit and the plan applied.
     """
-    branch = staging_branch_name(identity)
+    branch = _StagingBranch(client, repository, staging_branch_name(identity), input_ref, timeout)
     try:
-        client.create_branch(repository, branch, input_ref, hidden=True, timeout=timeout)
-        apply_changes(client, repository, branch, changes, concurrency=concurrency, timeout=timeout)
+        uploads = upload_changed(
+            client, repository, branch.ensure, survey.candidates, concurrency=concurrency, timeout=timeout
+        )
+        changes = ChangeSet(uploads=tuple(uploads), deletes=survey.deletes)
+        if not changes.changed:
+            return None, changes
+        if changes.deletes:
+            client.delete_objects(repository, branch.ensure(), list(changes.deletes), timeout=timeout)
         commit = client.commit(
             repository,
-            branch,
+            branch.ensure(),
             identity.message("staged"),
             identity.stamp(KIND_STAGED, input_ref),
             timeout=timeout,
         )
     except BaseException:
-        discard_staging_branch(client, repository, branch)
+        if branch.requested:
+            discard_staging_branch(client, repository, branch.name)
         raise
     if commit.first_parent != input_ref:
-        discard_staging_branch(client, repository, branch)
+        discard_staging_branch(client, repository, branch.name)
         raise LakeFSError(
-            f"commit staging branch {branch!r}",
+            f"commit staging branch {branch.name!r}",
             None,
             f"staged commit {commit.id} has parent {commit.first_parent}, expected {input_ref}",
         )
-    return StagedWorkspace(repository=repository, branch=branch, commit=commit.id)
+    return StagedWorkspace(repository=repository, branch=branch.name, commit=commit.id), changes
+
+
+class _StagingBranch:
+    """A staging branch created on first use (the first upload, the deletes or the commit);
+    concurrent users wait for that one creation."""
+
+    def __init__(
+        self, client: LakeFSClient, repository: str, name: str, input_ref: str, timeout: float | None
+    ) -> None:
+        self.name = name
+        self.requested = False
+        """Creation was sent: lakeFS may hold the branch even if the answer never came."""
+        self._client = client
+        self._repository = repository
+        self._input_ref = input_ref
+        self._timeout = timeout
+        self._created = False
+        self._lock = threading.Lock()
+
+    def ensure(self) -> str:
+        with self._lock:
+            if not self._created:
+                if self.requested:
+                    raise LakeFSError(f"create staging branch {self.name!r}", None, "its creation failed before")
+                self.requested = True
+                self._client.create_branch(
+                    self._repository, self.name, self._input_ref, hidden=True, timeout=self._timeout
+                )
+                self._created = True
+        return self.name
 
 
 def discard_staging_branch(

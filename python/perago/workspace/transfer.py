@@ -6,8 +6,8 @@ cache (W-18) or stream it in one GET straight to its file while hashing it (W-19
 with at most `concurrency` transfers in flight; a download whose size, ETag or MD5 does
 not match the listing fails (retryably) naming the key. Files are created with
 O_EXCL|O_NOFOLLOW inside a fresh directory, so nothing can be written outside the attempt
-workspace. Uploads are sent from disk with sendfile (W-22); deletes go in bulk batches
-(W-23). The first failure cancels the transfers not yet started.
+workspace. Uploads are sent from disk with sendfile (W-22), each by the thread that
+confirmed its content changed. The first failure cancels the transfers not yet started.
 
 Multipart uploads (W-22) are not used: lakeFS offers them only as pre-signed multipart
 (lakefs-sdk `ExperimentalApi.create_presign_multipart_upload`, when `GET /config` reports
@@ -32,7 +32,6 @@ from perago.workspace.errors import LakeFSError
 from perago.workspace.keys import WorkspaceProjection, check_collisions
 from perago.workspace.lakefs_client import LakeFSClient, ObjectRead
 from perago.workspace.manifest import (
-    ChangeSet,
     Manifest,
     ManifestEntry,
     RemoteObject,
@@ -220,23 +219,28 @@ def verify_download(remote: RemoteObject, received: ObjectRead, content_md5: str
     return None
 
 
-def apply_changes(
+def upload_changed(
     client: LakeFSClient,
     repository: str,
-    branch: str,
-    changes: ChangeSet,
+    branch: Callable[[], str],
+    candidates: Iterable[Upload],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     timeout: float | None = None,
-) -> None:
-    """Write the sync plan to the (staging) branch: bulk deletes, then parallel streaming uploads."""
-    if changes.deletes:
-        client.delete_objects(repository, branch, list(changes.deletes), timeout=timeout)
+) -> list[Upload]:
+    """Upload every candidate whose content differs from the download; the uploads sent, in order.
 
-    def send(upload: Upload) -> None:
+    Each thread confirms a candidate and streams it, so a task that rewrote every file has its
+    files hashed while earlier ones are on the wire. `branch()` names the branch to write to;
+    it is first called for the first upload, so nothing is created when nothing changed.
+    """
+
+    def send(upload: Upload) -> Upload | None:
+        if not upload.differs():
+            return None
         client.upload_object(
             repository,
-            branch,
+            branch(),
             upload.key,
             upload.path,
             upload.size,
@@ -244,5 +248,6 @@ def apply_changes(
             metadata=upload.metadata,
             timeout=timeout,
         )
+        return upload
 
-    run_bounded(send, changes.uploads, concurrency)
+    return [upload for upload in run_bounded(send, candidates, concurrency) if upload is not None]
