@@ -19,6 +19,7 @@ from disk, so a large file costs no memory.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -26,6 +27,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TypeVar
 
+from perago.workspace.content_digest import new_digest
 from perago.workspace.errors import LakeFSError
 from perago.workspace.keys import WorkspaceProjection, check_collisions
 from perago.workspace.lakefs_client import LakeFSClient, ObjectRead
@@ -37,6 +39,7 @@ from perago.workspace.manifest import (
     unchanged_entries,
 )
 from perago.workspace.object_cache import ObjectCache
+from perago.workspace.object_http import write_all
 
 
 def transfers_for_this_host() -> int:
@@ -164,13 +167,20 @@ def _download_verified(
     timeout: float | None,
 ) -> str:
     """Stream one object into `fd`, hashing as it passes; its content digest once verified."""
-    with_md5 = verify_md5 and is_md5_checksum(remote.checksum)
-    received = client.download_object(repository, ref, remote.key, fd, md5=with_md5, timeout=timeout)
-    problem = verify_download(remote, received, received.md5)
+    digest = new_digest()
+    md5 = hashlib.md5(usedforsecurity=False) if verify_md5 and is_md5_checksum(remote.checksum) else None
+
+    def consume(piece: memoryview) -> None:
+        write_all(fd, piece)
+        digest.update(piece)
+        if md5 is not None:
+            md5.update(piece)
+
+    received = client.download_object(repository, ref, remote.key, consume, timeout=timeout)
+    problem = verify_download(remote, received, md5.hexdigest() if md5 is not None else None)
     if problem is not None:
         raise LakeFSError(f"download {remote.key!r} from {ref!r} of repository {repository!r}", None, problem)
-    assert received.digest is not None, "download_object always takes the content digest"
-    return received.digest
+    return digest.hexdigest()
 
 
 def retain_unchanged(root: Path, manifest: Manifest, repository: str, cache: ObjectCache) -> int:
