@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 
@@ -21,3 +23,36 @@ def test_the_cpu_count_stands_in_where_affinity_is_unknown(monkeypatch: pytest.M
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 5)
     assert transfer.transfers_for_this_host() == 10
+
+
+def test_transfers_run_on_at_most_the_given_number_of_threads_and_keep_item_order() -> None:
+    lock = threading.Lock()
+    running = peak = 0
+
+    def work(item: int) -> int:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.002)
+        with lock:
+            running -= 1
+        return item * item
+
+    assert transfer.run_bounded(work, range(40), 3) == [n * n for n in range(40)]
+    assert 1 < peak <= 3
+
+
+def test_the_first_failure_is_raised_and_stops_the_items_not_yet_started() -> None:
+    started: list[int] = []
+
+    def work(item: int) -> int:
+        started.append(item)
+        if item == 2:
+            raise OSError("lakeFS went away")
+        time.sleep(0.01)
+        return item
+
+    with pytest.raises(OSError, match="lakeFS went away"):
+        transfer.run_bounded(work, range(200), 2)
+    assert len(started) < 10

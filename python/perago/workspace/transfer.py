@@ -20,10 +20,11 @@ from disk, so a large file costs no memory.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TypeVar
 
@@ -70,21 +71,48 @@ Result = TypeVar("Result")
 def run_bounded(
     work: Callable[[Item], Result], items: Iterable[Item], concurrency: int
 ) -> list[Result]:
-    """Apply `work` to every item with at most `concurrency` in flight; fail fast on the first error."""
+    """Apply `work` to every item on at most `concurrency` threads; the results in item order.
+
+    Each thread takes the next item as it finishes one. The first failure stops the items
+    not yet started and is raised once the running ones are done; so does an interruption
+    of the calling thread. Plain threads over a shared counter rather than a pool of
+    futures: a workspace of a thousand files would otherwise cost a future, a condition and
+    a queue entry per file, in each direction.
+    """
     items = list(items)
-    if not items:
-        return []
-    if concurrency <= 1 or len(items) == 1:
+    if concurrency <= 1 or len(items) <= 1:
         return [work(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
-        futures = [pool.submit(work, item) for item in items]
-        _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in pending:
-            future.cancel()
-        for future in futures:
-            if future.done() and not future.cancelled() and future.exception() is not None:
-                raise future.exception()  # type: ignore[misc]
-        return [future.result() for future in futures]
+    results: list[Result | None] = [None] * len(items)
+    failures: list[BaseException] = []
+    stopping = threading.Event()
+    claims = itertools.count()  # next() is atomic under the GIL
+
+    def take_items() -> None:
+        while not (failures or stopping.is_set()):
+            index = next(claims)
+            if index >= len(items):
+                return
+            try:
+                results[index] = work(items[index])
+            except BaseException as error:  # noqa: BLE001 - re-raised by the calling thread
+                failures.append(error)
+
+    threads = [
+        threading.Thread(target=take_items, name=f"perago-transfer-{n}", daemon=True)
+        for n in range(min(concurrency, len(items)))
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    finally:
+        stopping.set()
+        for thread in threads:
+            thread.join()
+    if failures:
+        raise failures[0]
+    return results  # type: ignore[return-value]
 
 
 def plan_download(
