@@ -100,28 +100,30 @@ def download_one(client: LakeFSClient) -> tuple[ObjectRead, bytes]:
     return received, b"".join(pieces)
 
 
-def test_a_body_cut_short_by_the_server_fails_naming_what_is_missing() -> None:
-    def cut_short(connection: socket.socket, stop: threading.Event) -> None:
-        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 300)
+def cut_short(connection: socket.socket, stop: threading.Event) -> None:
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 300)
 
-    with object_server(cut_short) as client, pytest.raises(LakeFSError) as raised:
+
+def stall(connection: socket.socket, stop: threading.Event) -> None:
+    cut_short(connection, stop)
+    stop.wait(10)
+
+
+@pytest.mark.parametrize(
+    ("server", "cause"),
+    [
+        (cut_short, "ProtocolError: connection closed with 700 body bytes still expected"),
+        (stall, "TimeoutError: timed out"),
+    ],
+    ids=["body cut short", "server stalls"],
+)
+def test_an_incomplete_body_fails_the_download_naming_why(
+    server: Callable[[socket.socket, threading.Event], None], cause: str
+) -> None:
+    with object_server(server) as client, pytest.raises(LakeFSError) as raised:
         download_one(client)
     assert str(raised.value) == (
-        "lakeFS download 'data/file' from 'main' of repository 'repo' failed (transport error): "
-        "ProtocolError: connection closed with 700 body bytes still expected"
-    )
-
-
-def test_a_stalled_server_fails_after_the_read_timeout() -> None:
-    def stall(connection: socket.socket, stop: threading.Event) -> None:
-        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 300)
-        stop.wait(10)
-
-    with object_server(stall) as client, pytest.raises(LakeFSError) as raised:
-        download_one(client)
-    assert str(raised.value) == (
-        "lakeFS download 'data/file' from 'main' of repository 'repo' failed (transport error): "
-        "TimeoutError: timed out"
+        f"lakeFS download 'data/file' from 'main' of repository 'repo' failed (transport error): {cause}"
     )
 
 
