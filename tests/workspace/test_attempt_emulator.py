@@ -305,15 +305,21 @@ def test_stale_attempt_at_either_fence_publishes_nothing(
     assert staging_branches(repo) == []
 
 
+@pytest.mark.parametrize("operation", ["uploadObject", "createBranch"])
 def test_server_error_during_staging_leaves_no_branch_and_an_unchanged_target(
-    lakefs: Any, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path
+    lakefs: Any, repo: Repo, runtime: LakeFSWorkspaceRuntime, tmp_path: Path, operation: str
 ) -> None:
     from perago.testing.lakefs import FaultRule
 
-    lakefs.faults.add(FaultRule(operation="uploadObject", error_rate=1.0, error_status=503))
+    def edit_many(root: Path) -> None:
+        edit(root)
+        for n in range(16):
+            (root / f"out-{n:02d}.txt").write_bytes(b"x" * n)
+
+    lakefs.faults.add(FaultRule(operation=operation, error_rate=1.0, error_status=503))
     try:
         with pytest.raises(LakeFSError, match="HTTP 503") as raised:
-            run(repo, runtime, tmp_path, edit)
+            run(repo, runtime, tmp_path, edit_many)
     finally:
         lakefs.faults.clear()
     assert not isinstance(raised.value, TaskTerminalError), "a 5xx is retryable"

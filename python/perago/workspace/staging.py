@@ -127,17 +127,23 @@ class _StagingBranch:
         self._input_ref = input_ref
         self._timeout = timeout
         self._created = False
+        self._failure: BaseException | None = None
         self._lock = threading.Lock()
 
     def ensure(self) -> str:
+        """The branch name, once the branch exists; a failed creation is raised to every caller."""
         with self._lock:
+            if self._failure is not None:
+                raise self._failure
             if not self._created:
-                if self.requested:
-                    raise LakeFSError(f"create staging branch {self.name!r}", None, "its creation failed before")
                 self.requested = True
-                self._client.create_branch(
-                    self._repository, self.name, self._input_ref, hidden=True, timeout=self._timeout
-                )
+                try:
+                    self._client.create_branch(
+                        self._repository, self.name, self._input_ref, hidden=True, timeout=self._timeout
+                    )
+                except BaseException as error:
+                    self._failure = error
+                    raise
                 self._created = True
         return self.name
 
