@@ -33,6 +33,9 @@ CONNECT_ATTEMPTS = 4
 CONNECT_BACKOFF_SECONDS = 0.2
 _ERROR_BODY_LIMIT = 64 * 1024
 BUFFER_BYTES = 1 << 20
+# How a kept-alive connection the server closed while idle fails the next request. Over TLS
+# a write after the peer's reset is reported as SSLEOFError, not as BrokenPipeError.
+_STALE_CONNECTION_ERRORS = (StaleConnection, ConnectionResetError, BrokenPipeError, ssl.SSLEOFError)
 
 
 class ObjectHttpError(Exception):
@@ -136,6 +139,9 @@ class ObjectHttp:
                 connection.sock.settimeout(timeout)
                 connection.send_head(method, self._prefix + target, head)
                 if body is not None and body_size:
+                    # Over TLS sendfile falls back to reads from the file's position, and
+                    # only seeks to a non-zero offset: a resend must rewind it first.
+                    body.seek(start)
                     sent = connection.sock.sendfile(body, start, body_size)
                     if sent != body_size:
                         raise OSError(f"request body: sent {sent} of {body_size} bytes (the file shrank)")
@@ -143,7 +149,7 @@ class ObjectHttp:
             except OSError as error:
                 if connection is not None:
                     connection.close()
-                stale = reused and isinstance(error, (StaleConnection, ConnectionResetError, BrokenPipeError))
+                stale = reused and isinstance(error, _STALE_CONNECTION_ERRORS)
                 refused = connection is None and isinstance(error, (ConnectionRefusedError, socket.gaierror))
                 if stale and not fresh:
                     fresh = True  # the server closed idle keep-alive connections: resend once on a new one
