@@ -152,3 +152,15 @@ def test_an_idle_connection_closed_by_the_server_is_replaced(
     client.upload_object(repo.name, "main", "data/uploaded.bin", source, len(BIG), content_type=None, metadata={})
     assert proxy.accepted == before + 3
     assert download(client, repo, "main", "data/uploaded.bin") == BIG
+
+
+@pytest.mark.parametrize("style", ["close_notify", "fin", "reset"])
+def test_sdk_calls_survive_idle_connections_closed_by_the_server(
+    repo: Repo, client: LakeFSClient, proxy: TlsProxy, style: CloseStyle
+) -> None:
+    assert client.get_commit(repo.name, "main").id == repo.initial
+    proxy.drop_connections(style)
+    assert client.get_commit(repo.name, "main").id == repo.initial
+    proxy.drop_connections(style)
+    client.create_branch(repo.name, "after-idle", repo.initial, hidden=False)  # a POST urllib3 never resends
+    assert "after-idle" in repo.branches()

@@ -5,7 +5,8 @@ because per request urllib3 and the SDK cost about three times the CPU of bare
 `http.client` (measured: ~0.9 ms against ~0.3 ms per 256 KiB object), itself mostly header
 parsing that `http_wire` does without, and a 1,000-file workspace pays it 1,000 times in
 each direction. Downloads are read with `readinto` into one reused buffer (no copies in
-Python); uploads go out with `socket.sendfile` straight from the file (W-22).
+Python); uploads go out with `socket.sendfile` straight from the file (W-22), or over TLS
+in 1 MiB pieces.
 
 Retries: a connection that cannot be opened is retried with back-off; a kept-alive
 connection the server closed while idle is replaced and the request resent once. Both
@@ -139,10 +140,7 @@ class ObjectHttp:
                 connection.sock.settimeout(timeout)
                 connection.send_head(method, self._prefix + target, head)
                 if body is not None and body_size:
-                    # Over TLS sendfile falls back to reads from the file's position, and
-                    # only seeks to a non-zero offset: a resend must rewind it first.
-                    body.seek(start)
-                    sent = connection.sock.sendfile(body, start, body_size)
+                    sent = _send_body(connection.sock, body, start, body_size)
                     if sent != body_size:
                         raise OSError(f"request body: sent {sent} of {body_size} bytes (the file shrank)")
                 return connection, connection.read_response(method)
@@ -185,6 +183,29 @@ class ObjectHttp:
                 self._idle.append(connection)
                 return
         connection.close()
+
+
+def _send_body(sock: socket.socket, body: BinaryIO, start: int, size: int) -> int:
+    """Send `size` bytes of `body` from offset `start`; the count actually sent.
+
+    Over TLS, `sendfile` cannot hand the file to the kernel and falls back to 8 KiB reads
+    and sends from the file's current position (it seeks only to a non-zero offset, so a
+    resend would start where the failed try stopped). Reading 1 MiB pieces at explicit
+    offsets halves the CPU (measured, alternating in one process: 13-17 against 27-44 ms
+    per 16 MiB upload).
+    """
+    if not isinstance(sock, ssl.SSLSocket):
+        return sock.sendfile(body, start, size)
+    fd = body.fileno()
+    buffer = thread_buffer()
+    sent = 0
+    while sent < size:
+        count = os.preadv(fd, [buffer[: min(len(buffer), size - sent)]], start + sent)
+        if not count:
+            break
+        sock.sendall(buffer[:count])
+        sent += count
+    return sent
 
 
 def _close_all(idle: list[Connection], lock: threading.Lock) -> None:
