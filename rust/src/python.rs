@@ -14,6 +14,7 @@ use crate::lock::{self, LockError, RootLock};
 mod attempt;
 mod channel;
 mod dispatcher;
+mod file_receive;
 mod supervisor;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -29,6 +30,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     channel::register(m)?;
     attempt::register(m)?;
     dispatcher::register(m)?;
+    file_receive::register(m)?;
     Ok(())
 }
 

@@ -1,5 +1,5 @@
-"""The content digest is plain, unkeyed BLAKE3: manifests and cache blobs name content by it,
-so any implementation perago uses must give these digests."""
+"""The content digest is plain BLAKE3, so manifests and cache blobs named before it moved to
+Rust (the `blake3` PyPI package) stay valid."""
 
 from __future__ import annotations
 
@@ -7,13 +7,19 @@ import os
 from pathlib import Path
 
 import pytest
-from perago.workspace.content_digest import ALGORITHM, digest_of_fd, digest_of_file, new_digest
+from perago.workspace.content_digest import (
+    ALGORITHM,
+    copy_with_digest,
+    digest_of_fd,
+    digest_of_file,
+    new_digest,
+)
 
 EMPTY = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
 # The official BLAKE3 test vector for 1024 input bytes (byte i is i % 251).
 VECTOR_1024 = "42214739f095a406f3fc83deb889744ac00df831c10daa55189b5d121c855af7"
-# 300,000 such bytes, as digested by both the `blake3` 1.0.11 package and the `blake3` 1.8.7
-# crate: long enough for the multi-chunk SIMD paths.
+# 300,000 such bytes, as digested by the `blake3` 1.0.11 package perago used before: long
+# enough for the multi-chunk SIMD paths.
 VECTOR_300000 = "6cc9dce05d4cff8c5bef5c5a24681e42b13f03e34a0bc5e66f65a91d48c944fa"
 
 
@@ -30,7 +36,7 @@ def test_the_digest_is_unkeyed_blake3() -> None:
 
 
 @pytest.mark.parametrize("piece", [1, 1000, 4096, 1 << 20])
-def test_pieces_of_any_size_give_the_same_digest(piece: int) -> None:
+def test_pieces_of_any_size_give_the_same_digest_as_before(piece: int) -> None:
     data = vector_input(300_000)
     digest = new_digest()
     for start in range(0, len(data), piece):
@@ -57,6 +63,18 @@ def test_a_symlink_is_not_followed(tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to(tmp_path / "target")
     with pytest.raises(OSError):
         digest_of_file(tmp_path / "link")
+
+
+def test_a_copy_carries_the_bytes_and_their_digest(tmp_path: Path) -> None:
+    (tmp_path / "source").write_bytes(vector_input(300_000))
+    source = os.open(tmp_path / "source", os.O_RDONLY)
+    target = os.open(tmp_path / "target", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        assert copy_with_digest(source, target) == VECTOR_300000
+    finally:
+        os.close(source)
+        os.close(target)
+    assert (tmp_path / "target").read_bytes() == vector_input(300_000)
 
 
 def test_a_closed_fd_is_an_os_error_with_its_errno() -> None:

@@ -1,6 +1,6 @@
-"""Object downloads against the emulator and against a server that misbehaves on purpose:
-the files and digests written, and the readable errors of a body cut short, a stalled
-server, content that does not match the listed MD5, plus chunked bodies."""
+"""Object downloads on both receive paths: Content-Length bodies on plain sockets go through
+Rust (`Response.receive_into_file`), everything else through the Python loop. Both must
+write the same files, record the same digests and fail with the same readable errors."""
 
 from __future__ import annotations
 
@@ -15,14 +15,16 @@ from typing import Any
 
 import pytest
 from perago.workspace.content_digest import new_digest
+from perago.workspace import lakefs_client
 from perago.workspace.errors import LakeFSError
+from perago.workspace.http_wire import Response
 from perago.workspace.keys import WorkspaceProjection
 from perago.workspace.lakefs_client import LakeFSClient, ObjectRead
 from perago.workspace.transfer import download_workspace
 
 from .conftest import Repo
 
-BIG = os.urandom(3 << 20)  # several socket reads and several buffers of the receive loop
+BIG = os.urandom(3 << 20)  # several socket reads, several buffers of the Python loop
 
 
 def digest_of(data: bytes) -> str:
@@ -31,13 +33,29 @@ def digest_of(data: bytes) -> str:
     return digest.hexdigest()
 
 
-def download(repo: Repo, ref: str, root: Path) -> dict[str, str]:
+@pytest.fixture(params=["rust", "python"])
+def receive_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test on one receive path; the other is made to fail if it is used."""
+
+    def python_loop_must_not_run(response: Response, buffer: memoryview) -> Iterator[memoryview]:
+        raise AssertionError("a Content-Length body on a plain socket went through the Python loop")
+
+    if request.param == "rust":
+        monkeypatch.setattr(lakefs_client, "read_body_into", python_loop_must_not_run)
+    else:
+        monkeypatch.setattr(Response, "can_receive_into_file", property(lambda self: False))
+    return str(request.param)
+
+
+def download(repo: Repo, ref: str, root: Path, **options: Any) -> dict[str, str]:
     root.mkdir()
-    manifest = download_workspace(repo.client, repo.name, ref, WorkspaceProjection("data"), root, concurrency=4)
+    manifest = download_workspace(repo.client, repo.name, ref, WorkspaceProjection("data"), root, concurrency=4, **options)
     return {relative: entry.digest for relative, entry in manifest.entries.items()}
 
 
-def test_downloads_write_the_objects_and_record_their_content_digests(repo: Repo, tmp_path: Path) -> None:
+def test_downloads_write_the_objects_and_record_their_content_digests(
+    repo: Repo, tmp_path: Path, receive_path: str
+) -> None:
     ref = repo.commit_files("main", {"data/big.bin": BIG, "data/empty.txt": b""})
     expected = {key.removeprefix("data/"): content for key, content in repo.tree(ref).items() if key.startswith("data/")}
 
@@ -48,12 +66,12 @@ def test_downloads_write_the_objects_and_record_their_content_digests(repo: Repo
 
 
 def test_content_that_does_not_match_the_listed_md5_fails_the_download(
-    lakefs: Any, repo: Repo, tmp_path: Path
+    lakefs: Any, repo: Repo, tmp_path: Path, receive_path: str
 ) -> None:
     ref = repo.commit_files("main", {"data/big.bin": BIG})
     checksum = hashlib.md5(BIG).hexdigest()
     blob = Path(lakefs.data_dir) / "objects" / checksum[:2] / f"{checksum}-{len(BIG)}"
-    blob.write_bytes(BIG[:-1] + bytes([BIG[-1] ^ 1]))  # bit rot in the store: same size and ETag
+    blob.write_bytes(BIG[:-1] + bytes([BIG[-1] ^ 1]))  # bit rot in the store, same size and ETag
 
     with pytest.raises(LakeFSError, match=f"content MD5 [0-9a-f]{{32}} does not match the checksum {checksum} lakeFS lists"):
         download(repo, ref, tmp_path / "ws")
@@ -94,10 +112,8 @@ def object_server(answer: Callable[[socket.socket, threading.Event], None]) -> I
         server.join(timeout=10)
 
 
-def download_one(client: LakeFSClient) -> tuple[ObjectRead, bytes]:
-    pieces: list[bytes] = []
-    received = client.download_object("repo", "main", "data/file", lambda piece: pieces.append(bytes(piece)), timeout=0.3)
-    return received, b"".join(pieces)
+def download_one(client: LakeFSClient, fd: int) -> ObjectRead:
+    return client.download_object("repo", "main", "data/file", fd, md5=True, timeout=0.3)
 
 
 def cut_short(connection: socket.socket, stop: threading.Event) -> None:
@@ -118,21 +134,29 @@ def stall(connection: socket.socket, stop: threading.Event) -> None:
     ids=["body cut short", "server stalls"],
 )
 def test_an_incomplete_body_fails_the_download_naming_why(
-    server: Callable[[socket.socket, threading.Event], None], cause: str
+    server: Callable[[socket.socket, threading.Event], None], cause: str, tmp_path: Path, receive_path: str
 ) -> None:
-    with object_server(server) as client, pytest.raises(LakeFSError) as raised:
-        download_one(client)
+    fd = os.open(tmp_path / "file", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        with object_server(server) as client, pytest.raises(LakeFSError) as raised:
+            download_one(client, fd)
+    finally:
+        os.close(fd)
     assert str(raised.value) == (
         f"lakeFS download 'data/file' from 'main' of repository 'repo' failed (transport error): {cause}"
     )
 
 
-def test_a_chunked_body_is_received_whole() -> None:
+def test_a_chunked_body_is_received_by_the_python_loop(tmp_path: Path) -> None:
     body = os.urandom(200_000)
 
     def chunked(connection: socket.socket, stop: threading.Event) -> None:
         chunks = b"".join(f"{len(piece):x}\r\n".encode() + piece + b"\r\n" for piece in (body[:70_000], body[70_000:]))
         connection.sendall(b'HTTP/1.1 200 OK\r\nETag: "e"\r\nTransfer-Encoding: chunked\r\n\r\n' + chunks + b"0\r\n\r\n")
 
+    fd = os.open(tmp_path / "file", os.O_RDWR | os.O_CREAT, 0o644)
     with object_server(chunked) as client:
-        assert download_one(client) == (ObjectRead(size=len(body), etag="e"), body)
+        received = download_one(client, fd)
+    os.close(fd)
+    assert received == ObjectRead(size=len(body), etag="e", digest=digest_of(body), md5=hashlib.md5(body).hexdigest())
+    assert (tmp_path / "file").read_bytes() == body

@@ -6,11 +6,14 @@ cache (blob names, checked again on every use, W-18). It must be cryptographic, 
 cache blob is trusted only when its content hashes to its name and the cache is shared by
 every task on a host. BLAKE3 is: 256 bits, and about twice as fast as SHA-256 with SHA-NI on
 the 256 KiB objects of the workspace benchmark (measured: 0.085 s against 0.175 s of CPU for
-1,000 of them; its chunks are hashed in parallel SIMD lanes), while releasing the GIL like
-hashlib does. A cold attempt whose task rewrites every file digests the workspace twice
-(download, change detection), a warm one once (cache copy), so this is most of perago's own
-hashing; the MD5 that verifies a download against lakeFS's checksum (W-19) is separate and
-unavoidable.
+1,000 of them; its chunks are hashed in parallel SIMD lanes). A cold attempt whose task
+rewrites every file digests the workspace twice (download, change detection), a warm one
+once (cache copy), so this is most of perago's own hashing; the MD5 that verifies a download
+against lakeFS's checksum (W-19) is separate and unavoidable.
+
+There is one implementation, the `blake3` crate in `perago._core`: downloads are hashed there
+as they are received (`http_wire.Response.receive_into_file`), and the functions here use the
+same code with the GIL released, so every digest perago ever stored stays comparable.
 """
 
 from __future__ import annotations
@@ -18,26 +21,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from blake3 import blake3
+from perago._core import CONTENT_DIGEST_ALGORITHM, ContentDigest, copy_with_digest, digest_of_fd
 
-from perago.workspace.object_http import thread_buffer
+__all__ = ["ALGORITHM", "copy_with_digest", "digest_of_fd", "digest_of_file", "new_digest"]
 
-ALGORITHM = "blake3"
+ALGORITHM = CONTENT_DIGEST_ALGORITHM
 _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
-def new_digest() -> blake3:
+def new_digest() -> ContentDigest:
     """An empty digest; `update` it with the bytes, then `hexdigest()` (64 hex digits)."""
-    return blake3()
-
-
-def digest_of_fd(fd: int) -> str:
-    """Digest of what `fd` holds from its current offset to the end (the offset moves)."""
-    digest = blake3()
-    buffer = thread_buffer()  # a fresh bytes object per read would cost page faults per file
-    while count := os.readv(fd, [buffer]):
-        digest.update(buffer[:count])
-    return digest.hexdigest()
+    return ContentDigest()
 
 
 def digest_of_file(path: Path) -> str:

@@ -6,7 +6,9 @@ client's CPU per 256 KiB object in the workspace bench). Handles what lakeFS and
 front of it send: Content-Length and chunked bodies, bodies ending at close, `Connection:
 close`, interim 1xx answers, HEAD/204/304 without a body. Header values are Latin-1, as in
 `http.client`. Heads are read by `perago.http1`, as the Conductor client reads them; the
-bodies here are streamed (`readinto`), where the Conductor client takes them whole.
+bodies here are streamed (`readinto`), where the Conductor client takes them whole, or, for
+a Content-Length body on a plain socket, received straight into a file by `perago._core`
+(`receive_into_file`), which hashes it on the way with the GIL released.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Mapping
 
+from perago._core import receive_body
 from perago.http1 import MAX_HEADERS, ProtocolError, ResponseHead, parse_head
 
 MAX_LINE_BYTES = 65536
@@ -74,6 +77,7 @@ class Response:
         self.reason = head.reason
         self.headers = head.headers
         self._reader = connection.reader
+        self._sock = connection.sock
         self.will_close = not head.keep_alive
         framing = head.framing(method)
         self._chunked = framing == "chunked"
@@ -88,6 +92,32 @@ class Response:
 
     def getheader(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+    @property
+    def can_receive_into_file(self) -> bool:
+        """Whether `receive_into_file` can take the body: its length is known and the socket
+        is a plain one (not TLS) whose bytes Rust can read itself."""
+        return self._remaining is not None and type(self._sock) is socket.socket
+
+    def receive_into_file(self, fd: int, *, md5: bool) -> tuple[int, str, str | None]:
+        """Write the rest of the body to the file `fd` with the GIL released, hashing it;
+        (bytes written, content digest, MD5 hex or None unless `md5`).
+
+        Raises like `readinto` does: `ProtocolError` when the server closes early,
+        `TimeoutError` when a read waits longer than the socket's timeout.
+        """
+        if not self.can_receive_into_file:
+            raise ValueError("receive_into_file needs a Content-Length body on a plain socket")
+        count = self._remaining or 0
+        # What the reader buffered past the head, so Rust finds the rest on the socket. With
+        # nothing buffered, read1 makes one read of the socket instead, bounded here.
+        prefix = self._reader.read1(min(count, _READ_BUFFER_BYTES)) if count else b""
+        digest, content_md5 = receive_body(
+            self._sock.fileno(), fd, prefix, count, timeout=self._sock.gettimeout(), md5=md5
+        )
+        self._remaining = 0
+        self.complete = True
+        return count, digest, content_md5
 
     def readinto(self, view: memoryview) -> int:
         """Fill the front of `view` with body bytes; 0 once the body is complete."""

@@ -12,9 +12,11 @@ message, never request headers: the secret cannot reach a log line or a failure 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,9 @@ from lakefs_sdk.exceptions import ApiException
 
 from perago.workspace.errors import LakeFSError
 from perago.workspace.manifest import RemoteObject
-from perago.workspace.object_http import ObjectHttp, ObjectHttpError, read_body_into, thread_buffer
+from perago.workspace.content_digest import digest_of_fd
+from perago.workspace.http_wire import Response
+from perago.workspace.object_http import ObjectHttp, ObjectHttpError, read_body_into, thread_buffer, write_all
 
 DEFAULT_CALL_TIMEOUT_SECONDS = 60.0
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
@@ -36,10 +40,15 @@ BULK_DELETE_BATCH = 1000
 
 @dataclass(frozen=True)
 class ObjectRead:
-    """What one download received: its byte count and the ETag lakeFS sent with it."""
+    """What one download received: its byte count, the ETag lakeFS sent with it, and the
+    digests of the bytes (None where not taken)."""
 
     size: int
     etag: str | None
+    digest: str | None = None
+    """The content digest (`content_digest`) of the bytes written."""
+    md5: str | None = None
+    """Their MD5 in hex, when the download was asked for it."""
 
 
 @dataclass(frozen=True)
@@ -346,12 +355,14 @@ class LakeFSClient:
         return LakeFSError(operation, error.status, self._redact(detail))
 
     def download_object(
-        self, repository: str, ref: str, key: str, consume: Callable[[memoryview], None], *,
+        self, repository: str, ref: str, key: str, fd: int, *, md5: bool,
         timeout: float | None = None,
     ) -> ObjectRead:
-        """Stream one object through `consume` in a single GET (W-19).
+        """Write one object into the file `fd` in a single GET (W-19), hashing it on the way:
+        always the content digest, the MD5 too when `md5`.
 
-        `consume` gets successive views of one reused buffer, valid only during the call.
+        A body of known length on a plain socket is received in Rust with the GIL released;
+        chunked, close-delimited and TLS bodies are read in Python (`_receive_in_python`).
         `timeout` bounds each socket read (a stalled transfer fails), not the whole body.
         """
         operation = f"download {key!r} from {ref!r} of repository {repository!r}"
@@ -359,20 +370,20 @@ class LakeFSClient:
             f"/repositories/{quote(repository, safe='')}/refs/{quote(ref, safe='')}/objects",
             path=key,
         )
-        received = 0
         try:
             with self._objects_http.exchange(
                 "GET", target, self._headers(), timeout=self._timeout(timeout)
             ) as response:
                 etag = response.getheader("ETag")
-                for piece in read_body_into(response, thread_buffer()):
-                    consume(piece)
-                    received += len(piece)
+                if response.can_receive_into_file:
+                    size, digest, content_md5 = response.receive_into_file(fd, md5=md5)
+                else:
+                    size, digest, content_md5 = _receive_in_python(response, fd, md5)
         except ObjectHttpError as error:
             raise self._object_failure(operation, error) from None
         except OSError as error:
             raise self._failure(operation, error) from None
-        return ObjectRead(size=received, etag=etag.strip('"') if etag else None)
+        return ObjectRead(size=size, etag=etag.strip('"') if etag else None, digest=digest, md5=content_md5)
 
     def upload_object(
         self, repository: str, branch: str, key: str, source: Path, size: int, *,
@@ -421,6 +432,25 @@ class LakeFSClient:
                     first.status_code,
                     self._redact(first.message),
                 )
+
+
+def _receive_in_python(response: Response, fd: int, md5: bool) -> tuple[int, str, str | None]:
+    """The body into `fd` through Python reads; (size, content digest, MD5 hex or None).
+
+    The content digest is taken from the file once written (in Rust, GIL released): the
+    Rust hasher cannot borrow the memoryviews the reads fill, and a copy of each would cost
+    more than reading the file back from the page cache.
+    """
+    start = os.lseek(fd, 0, os.SEEK_CUR)
+    content_md5 = hashlib.md5(usedforsecurity=False) if md5 else None
+    size = 0
+    for piece in read_body_into(response, thread_buffer()):
+        write_all(fd, piece)
+        if content_md5 is not None:
+            content_md5.update(piece)
+        size += len(piece)
+    os.lseek(fd, start, os.SEEK_SET)
+    return size, digest_of_fd(fd), content_md5.hexdigest() if content_md5 is not None else None
 
 
 def _commit_info(commit: Any) -> CommitInfo:

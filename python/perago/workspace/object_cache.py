@@ -57,9 +57,9 @@ from loguru import logger
 
 from perago.config import DEFAULT_WORKSPACE_GC_TTL
 from perago.workspace.content_digest import ALGORITHM as DIGEST_ALGORITHM
-from perago.workspace.content_digest import digest_of_fd, new_digest
+from perago.workspace.content_digest import copy_with_digest, digest_of_fd
 from perago.workspace.file_clone import clone
-from perago.workspace.object_http import thread_buffer, write_all
+from perago.workspace.object_http import write_all
 
 OBJECT_CACHE_DIR_NAME = ".perago-object-cache"
 DEFAULT_CACHE_MAX_BYTES = 20 << 30
@@ -301,13 +301,7 @@ def _copy_hashing(source_fd: int, target_fd: int) -> str:
     """Copy (reflink where possible) and return the content digest of what `target_fd` now holds."""
     if clone(source_fd, target_fd):
         return digest_of_fd(target_fd)  # the clone, as the task sees it
-    digest = new_digest()
-    buffer = thread_buffer()
-    while count := os.readv(source_fd, [buffer]):
-        piece = buffer[:count]
-        digest.update(piece)
-        write_all(target_fd, piece)
-    return digest.hexdigest()
+    return copy_with_digest(source_fd, target_fd)
 
 
 def _touch(path: Path) -> None:

@@ -19,7 +19,6 @@ from disk, so a large file costs no memory.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 import re
@@ -28,7 +27,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from perago.workspace.content_digest import new_digest
 from perago.workspace.errors import LakeFSError
 from perago.workspace.keys import WorkspaceProjection, check_collisions
 from perago.workspace.lakefs_client import LakeFSClient, ObjectRead
@@ -40,7 +38,6 @@ from perago.workspace.manifest import (
     unchanged_entries,
 )
 from perago.workspace.object_cache import ObjectCache
-from perago.workspace.object_http import write_all
 
 
 def transfers_for_this_host() -> int:
@@ -195,20 +192,13 @@ def _download_verified(
     timeout: float | None,
 ) -> str:
     """Stream one object into `fd`, hashing as it passes; its content digest once verified."""
-    digest = new_digest()
-    md5 = hashlib.md5(usedforsecurity=False) if verify_md5 and is_md5_checksum(remote.checksum) else None
-
-    def consume(piece: memoryview) -> None:
-        write_all(fd, piece)
-        digest.update(piece)
-        if md5 is not None:
-            md5.update(piece)
-
-    received = client.download_object(repository, ref, remote.key, consume, timeout=timeout)
-    problem = verify_download(remote, received, md5.hexdigest() if md5 is not None else None)
+    with_md5 = verify_md5 and is_md5_checksum(remote.checksum)
+    received = client.download_object(repository, ref, remote.key, fd, md5=with_md5, timeout=timeout)
+    problem = verify_download(remote, received, received.md5)
     if problem is not None:
         raise LakeFSError(f"download {remote.key!r} from {ref!r} of repository {repository!r}", None, problem)
-    return digest.hexdigest()
+    assert received.digest is not None, "download_object always takes the content digest"
+    return received.digest
 
 
 def retain_unchanged(root: Path, manifest: Manifest, repository: str, cache: ObjectCache) -> int:
