@@ -202,11 +202,11 @@ def test_a_download_whose_content_does_not_match_the_checksum_fails_naming_the_k
 
 def test_verification_checks_size_etag_and_md5() -> None:
     remote = RemoteObject(key="k", size_bytes=3, checksum="900150983cd24fb0d6963f7d28e17f72")
-    good = ObjectRead(size=3, etag="900150983cd24fb0d6963f7d28e17f72")
+    good = ObjectRead(size=3, etag="900150983cd24fb0d6963f7d28e17f72", digest="d")
     assert verify_download(remote, good, "900150983cd24fb0d6963f7d28e17f72") is None
     assert verify_download(remote, good, None) is None
-    assert "received 2 bytes" in str(verify_download(remote, ObjectRead(size=2, etag=None), None))
-    assert "ETag" in str(verify_download(remote, ObjectRead(size=3, etag="other"), None))
+    assert "received 2 bytes" in str(verify_download(remote, ObjectRead(size=2, etag=None, digest="d"), None))
+    assert "ETag" in str(verify_download(remote, ObjectRead(size=3, etag="other", digest="d"), None))
     assert "content MD5" in str(verify_download(remote, good, "0" * 32))
 
 

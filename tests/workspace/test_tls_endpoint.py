@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import random
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,10 +58,12 @@ def client(lakefs: Any, proxy: TlsProxy, monkeypatch: pytest.MonkeyPatch, certif
 
 
 def download(client: LakeFSClient, repo: Repo, ref: str, key: str) -> bytes:
-    pieces: list[bytes] = []
-    received = client.download_object(repo.name, ref, key, lambda view: pieces.append(bytes(view)))
-    assert received.size == sum(map(len, pieces))
-    return b"".join(pieces)
+    with tempfile.TemporaryFile() as target:
+        received = client.download_object(repo.name, ref, key, target.fileno(), md5=False)
+        target.seek(0)
+        content = target.read()
+    assert received.size == len(content)
+    return content
 
 
 def test_a_user_supplied_ca_is_trusted_by_sdk_calls_and_object_transfers(

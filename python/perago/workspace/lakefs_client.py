@@ -41,12 +41,12 @@ BULK_DELETE_BATCH = 1000
 @dataclass(frozen=True)
 class ObjectRead:
     """What one download received: its byte count, the ETag lakeFS sent with it, and the
-    digests of the bytes (None where not taken)."""
+    digests of the bytes written."""
 
     size: int
     etag: str | None
-    digest: str | None = None
-    """The content digest (`content_digest`) of the bytes written."""
+    digest: str
+    """The content digest (`content_digest`) of the bytes."""
     md5: str | None = None
     """Their MD5 in hex, when the download was asked for it."""
 
