@@ -134,6 +134,9 @@ def test_an_untrusted_certificate_fails_with_a_readable_error_and_no_secret(
         assert "certificate verify failed: self-signed certificate" in message, message
         assert not any(secret in message for secret in secrets)
     assert str(download_failure.value).startswith(f"lakeFS download 'data/keep.txt' from {repo.initial!r}")
+    causes = {str(failure.value).split("(transport error): ", 1)[1] for failure in (download_failure, sdk_failure)}
+    assert len(causes) == 1, "the SDK's failure names the same cause as the object client's, unwrapped"
+
 
 
 @pytest.mark.parametrize("style", ["close_notify", "fin", "reset"])

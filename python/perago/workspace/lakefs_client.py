@@ -145,7 +145,8 @@ class LakeFSClient:
             status = error.status or None
             detail = _server_message(error.body) or str(error.reason or "")
             return LakeFSError(operation, status, self._redact(detail))
-        detail = f"{type(error).__name__}: {error}"
+        cause = _transport_cause(error)
+        detail = f"{type(cause).__name__}: {cause}"
         return LakeFSError(operation, None, self._redact(detail))
 
     def _call(self, operation: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -451,6 +452,16 @@ def _receive_in_python(response: Response, fd: int, md5: bool) -> tuple[int, str
         size += len(piece)
     os.lseek(fd, start, os.SEEK_SET)
     return size, digest_of_fd(fd), content_md5.hexdigest() if content_md5 is not None else None
+
+
+def _transport_cause(error: BaseException) -> BaseException:
+    """The error under urllib3's wrappers: its `MaxRetryError(... Caused by SSLError(
+    SSLCertVerificationError(...)))` names the pool and URL around the one useful part."""
+    while isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
+        error = error.reason
+    if isinstance(error, urllib3.exceptions.SSLError) and error.args and isinstance(error.args[0], BaseException):
+        error = error.args[0]
+    return error
 
 
 def _commit_info(commit: Any) -> CommitInfo:
