@@ -25,7 +25,9 @@ PROJECTION = WorkspaceProjection("data")
 
 
 def scan_changes(root: Path, manifest: Manifest, projection: WorkspaceProjection) -> ChangeSet:
-    return survey_changes(root, manifest, projection).confirmed()
+    """The exact sync plan, every candidate confirmed as the upload threads confirm them."""
+    survey = survey_changes(root, manifest, projection)
+    return ChangeSet(uploads=tuple(u for u in survey.candidates if u.differs()), deletes=survey.deletes)
 
 
 def digest_of_bytes(content: bytes) -> str:
@@ -101,8 +103,8 @@ def test_rewriting_identical_content_is_not_a_change(tmp_path: Path) -> None:
 
 
 def test_large_rewritten_files_are_compared_by_their_whole_content(tmp_path: Path) -> None:
-    """Files spanning several read buffers, hashed on the change-detection threads: a rewrite
-    with the same bytes is no change, one differing only in its last byte is."""
+    """Files spanning several read buffers: a rewrite with the same bytes is no change, one
+    differing only in its last byte is."""
     size = (5 << 20) // 2 + 7  # 2.5 MiB and a ragged tail: three reads of a 1 MiB buffer
     originals = {f"big/{n}.bin": bytes([n]) * size for n in range(6)}
     manifest = downloaded(tmp_path, originals)

@@ -19,11 +19,9 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from perago.workspace.errors import WorkspaceContractError
 from perago.workspace.content_digest import digest_of_file
@@ -32,8 +30,6 @@ from perago.workspace.keys import MARKER_NAME, WorkspaceProjection, check_collis
 RACY_WINDOW_NS = 100_000_000
 COARSE_RACY_WINDOW_NS = 2_000_000_000
 """Used when the filesystem keeps timestamps in whole milliseconds or seconds (FAT, some NFS)."""
-HASH_THREADS = 4
-Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -130,7 +126,7 @@ class ChangeSurvey:
 
     The candidates whose stat could not tell are confirmed by their content only where they
     are uploaded (`Upload.differs`), so a task that rewrote every file has its files hashed
-    while the earlier ones are on the wire; `confirmed()` is the whole plan at once.
+    while the earlier ones are on the wire.
     """
 
     candidates: tuple[Upload, ...]
@@ -139,12 +135,6 @@ class ChangeSurvey:
     @property
     def may_change(self) -> bool:
         return bool(self.candidates or self.deletes)
-
-    def confirmed(self) -> ChangeSet:
-        """The exact sync plan, the candidates hashed on a few threads (the digest releases the GIL)."""
-        verdicts = _map_threaded(Upload.differs, list(self.candidates))
-        uploads = tuple(upload for upload, differs in zip(self.candidates, verdicts) if differs)
-        return ChangeSet(uploads=uploads, deletes=self.deletes)
 
 
 def _walk_regular_files(root: Path) -> Iterator[tuple[str, os.stat_result]]:
@@ -214,13 +204,6 @@ def survey_changes(root: Path, manifest: Manifest, projection: WorkspaceProjecti
     )
     candidates.sort(key=lambda upload: upload.key)
     return ChangeSurvey(candidates=tuple(candidates), deletes=deletes)
-
-
-def _map_threaded(work: Callable[[Item], bool], items: list[Item]) -> list[bool]:
-    if len(items) < 2:
-        return [work(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(HASH_THREADS, len(items))) as pool:
-        return list(pool.map(work, items))
 
 
 def unchanged_entries(
