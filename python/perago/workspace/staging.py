@@ -126,7 +126,6 @@ class _StagingBranch:
         self._repository = repository
         self._input_ref = input_ref
         self._timeout = timeout
-        self._created = False
         self._failure: BaseException | None = None
         self._lock = threading.Lock()
 
@@ -135,7 +134,7 @@ class _StagingBranch:
         with self._lock:
             if self._failure is not None:
                 raise self._failure
-            if not self._created:
+            if not self.requested:  # requested and not failed: created
                 self.requested = True
                 try:
                     self._client.create_branch(
@@ -144,7 +143,6 @@ class _StagingBranch:
                 except BaseException as error:
                     self._failure = error
                     raise
-                self._created = True
         return self.name
 
 
