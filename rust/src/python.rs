@@ -2,6 +2,7 @@
 //! the GIL around blocking calls and turn Rust errors into `perago.errors` types.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -16,6 +17,17 @@ mod channel;
 mod dispatcher;
 mod file_receive;
 mod supervisor;
+
+/// A Python timeout in seconds (`None`: no bound) as a `Duration`; refuses NaN and negatives.
+fn timeout_of(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match timeout {
+        None => Ok(None),
+        Some(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(Some(Duration::from_secs_f64(seconds))),
+        Some(seconds) => {
+            Err(PyValueError::new_err(format!("timeout must be a non-negative number of seconds, got {seconds}")))
+        }
+    }
+}
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

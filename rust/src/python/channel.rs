@@ -34,20 +34,10 @@ fn channel_error(error: ChannelError) -> PyErr {
     }
 }
 
-fn timeout_of(timeout: Option<f64>) -> PyResult<Option<Duration>> {
-    match timeout {
-        None => Ok(None),
-        Some(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(Some(Duration::from_secs_f64(seconds))),
-        Some(seconds) => {
-            Err(PyValueError::new_err(format!("timeout must be a non-negative number of seconds, got {seconds}")))
-        }
-    }
-}
-
 /// Wait for one message with the GIL released; signals interrupt the wait and run
 /// their Python handlers (an exception from a handler propagates).
 fn receive(py: Python<'_>, stream: &mut FrameStream, timeout: Option<f64>) -> PyResult<Received> {
-    let deadline = timeout_of(timeout)?.map(|t| std::time::Instant::now() + t);
+    let deadline = super::timeout_of(timeout)?.map(|t| std::time::Instant::now() + t);
     let period = if on_main_thread() { None } else { Some(SIGNAL_CHECK_PERIOD) };
     loop {
         let remaining = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
@@ -207,7 +197,7 @@ impl ExecutorChannel {
     ) -> PyResult<Py<PyBytes>> {
         check_payload("request", request)?;
         send(py, &self.stream, Message::FenceRequest { dispatch_id, request: request.to_vec() })?;
-        let deadline = timeout_of(timeout)?.map(|t| std::time::Instant::now() + t);
+        let deadline = super::timeout_of(timeout)?.map(|t| std::time::Instant::now() + t);
         loop {
             let remaining = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()).as_secs_f64());
             match receive(py, &mut self.stream, remaining)? {

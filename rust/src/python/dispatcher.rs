@@ -188,15 +188,7 @@ impl Dispatcher {
     /// woken (`wake()`), timed out, or a signal handler ran.
     #[pyo3(signature = (timeout=None))]
     fn next_events(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Vec<Py<PyAny>>> {
-        let timeout = match timeout {
-            None => None,
-            Some(seconds) if seconds.is_finite() && seconds >= 0.0 => Some(Duration::from_secs_f64(seconds)),
-            Some(seconds) => {
-                return Err(PyValueError::new_err(format!(
-                    "timeout must be a non-negative number of seconds, got {seconds}"
-                )))
-            }
-        };
+        let timeout = super::timeout_of(timeout)?;
         // A handler whose signal arrived just before this call runs now (it may wake us).
         py.check_signals()?;
         let deadline = timeout.map(|t| Instant::now() + t);

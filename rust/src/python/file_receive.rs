@@ -10,7 +10,6 @@
 use std::borrow::Cow;
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
-use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
@@ -114,13 +113,7 @@ fn receive_body(
 ) -> PyResult<(String, Option<String>)> {
     let socket = borrow_fd(socket_fd, "socket_fd")?;
     let file = borrow_fd(file_fd, "file_fd")?;
-    let timeout = match timeout {
-        None => None,
-        Some(seconds) if seconds.is_finite() && seconds >= 0.0 => Some(Duration::from_secs_f64(seconds)),
-        Some(seconds) => {
-            return Err(PyValueError::new_err(format!("timeout must be a non-negative number of seconds, got {seconds}")))
-        }
-    };
+    let timeout = super::timeout_of(timeout)?;
     if prefix.len() as u64 > count {
         return Err(PyValueError::new_err(format!(
             "prefix holds {} bytes, more than the {count}-byte body",
