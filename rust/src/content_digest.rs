@@ -51,12 +51,23 @@ impl ContentDigest {
 
 /// Digest of what `fd` holds from its current offset to its end (the offset moves there).
 pub fn digest_of_fd(fd: BorrowedFd<'_>, buffer: &mut [u8]) -> io::Result<String> {
+    digest_reads(fd, buffer, |_| Ok(()))
+}
+
+/// Read `fd` from its offset to its end through `buffer`, handing each piece to `each`
+/// before it is hashed; the digest of everything read.
+pub fn digest_reads(
+    fd: BorrowedFd<'_>,
+    buffer: &mut [u8],
+    mut each: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<String> {
     let mut digest = ContentDigest::new();
     loop {
         let count = sys::read(fd, buffer)?;
         if count == 0 {
             return Ok(digest.hex());
         }
+        each(&buffer[..count])?;
         digest.update(&buffer[..count]);
     }
 }

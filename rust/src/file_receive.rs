@@ -14,7 +14,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
-use crate::content_digest::ContentDigest;
+use crate::content_digest::{self, ContentDigest};
 use crate::md5_digest::Md5;
 use crate::sys;
 
@@ -63,7 +63,7 @@ impl BodyReceiver {
     /// read-ahead past the head). They must not exceed what is `remaining`.
     pub fn accept(&mut self, file: BorrowedFd<'_>, bytes: &[u8]) -> Result<(), ReceiveError> {
         assert!(bytes.len() as u64 <= self.remaining, "more prefix bytes than the body holds");
-        write_all(file, bytes).map_err(ReceiveError::File)?;
+        sys::write_file(file, bytes).map_err(ReceiveError::File)?;
         self.hash(bytes);
         self.remaining -= bytes.len() as u64;
         Ok(())
@@ -84,7 +84,7 @@ impl BodyReceiver {
             if count == 0 {
                 return Err(ReceiveError::ClosedEarly { missing: self.remaining });
             }
-            write_all(file, &piece[..count]).map_err(ReceiveError::File)?;
+            sys::write_file(file, &piece[..count]).map_err(ReceiveError::File)?;
             self.hash(&piece[..count]);
             self.remaining -= count as u64;
         }
@@ -132,34 +132,7 @@ fn read_some(socket: BorrowedFd<'_>, buffer: &mut [u8], timeout: Option<Duration
 /// Copy `source` (from its offset to its end) to `target`; the content digest of the bytes
 /// copied. The object cache's copy where the filesystem cannot clone a file.
 pub fn copy_with_digest(source: BorrowedFd<'_>, target: BorrowedFd<'_>, buffer: &mut [u8]) -> io::Result<String> {
-    let mut digest = ContentDigest::new();
-    loop {
-        let count = sys::read(source, buffer)?;
-        if count == 0 {
-            return Ok(digest.hex());
-        }
-        write_all(target, &buffer[..count])?;
-        digest.update(&buffer[..count]);
-    }
-}
-
-/// `write(2)` until every byte is in the file, retrying on EINTR.
-fn write_all(file: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        let written = unsafe { libc::write(file.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
-        if written < 0 {
-            let error = io::Error::last_os_error();
-            if error.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(error);
-        }
-        if written == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        bytes = &bytes[written as usize..];
-    }
-    Ok(())
+    content_digest::digest_reads(source, buffer, |piece| sys::write_file(target, piece))
 }
 
 #[cfg(test)]
